@@ -1,0 +1,3 @@
+"""threadloom: a self-hosted runs server for AI assistants."""
+
+__version__ = "0.1.0"

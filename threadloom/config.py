@@ -1,0 +1,170 @@
+"""Every setting of the server in one place: each has a flag and a THREADLOOM_* variable.
+
+Precedence: command-line flag, then environment variable, then config file (models only),
+then the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """Which backend serves the model names matching `pattern` (exact name or glob)."""
+
+    pattern: str
+    backend: str  # "openai_compat" | "embedded"
+    url: str | None = None  # openai_compat: base URL ending in /v1
+    api_key: str | None = None
+    model: str | None = None  # name sent to the backend; None = the name the client asked for
+    model_path: str | None = None  # embedded: a GGUF file; None = the packaged default model
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database: str = "sqlite:///./threadloom.db"
+    api_keys: tuple[str, ...] = ()
+    routes: tuple[ModelRoute, ...] = ()
+    model_path: str | None = None
+    upstream_timeout: float = 600.0
+    embedded_context: int = 8192
+    log_level: str = "info"
+    extra: dict = field(default_factory=dict)
+
+
+def _env(name: str, default=None):
+    return os.environ.get("THREADLOOM_" + name, default)
+
+
+def _env_list(name: str) -> list[str]:
+    raw = _env(name)
+    if not raw:
+        return []
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def parse_route(text: str) -> ModelRoute:
+    """Parse `PATTERN=BACKEND[,key=value...]`, e.g.
+    `gpt-4o=openai_compat,url=http://127.0.0.1:11434/v1,api_key=sk-x,model=llama3`
+    or `*=embedded,model_path=/models/x.gguf`."""
+    if "=" not in text:
+        raise ValueError(f"route {text!r}: expected PATTERN=BACKEND[,key=value...]")
+    pattern, rest = text.split("=", 1)
+    parts = rest.split(",")
+    backend = parts[0].strip()
+    options: dict[str, str] = {}
+    for part in parts[1:]:
+        if "=" not in part:
+            raise ValueError(f"route {text!r}: option {part!r} is not key=value")
+        key, value = part.split("=", 1)
+        options[key.strip()] = value.strip()
+    return _route_from_mapping({"pattern": pattern.strip(), "backend": backend, **options})
+
+
+def _route_from_mapping(data: dict) -> ModelRoute:
+    backend = data.get("backend", "openai_compat")
+    if backend not in ("openai_compat", "embedded"):
+        raise ValueError(f"unknown model backend {backend!r} (openai_compat or embedded)")
+    allowed = {"pattern", "backend", "url", "api_key", "model", "model_path"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(f"unknown route option(s): {', '.join(sorted(unknown))}")
+    if backend == "openai_compat" and not data.get("url"):
+        raise ValueError(f"route {data.get('pattern')!r}: openai_compat needs url=")
+    return ModelRoute(
+        pattern=data.get("pattern", "*"),
+        backend=backend,
+        url=data.get("url"),
+        api_key=data.get("api_key"),
+        model=data.get("model"),
+        model_path=data.get("model_path"),
+    )
+
+
+def load_routes_file(path: str) -> list[ModelRoute]:
+    """A TOML file with `[[models]]` tables (pattern, backend, url, api_key, model, model_path)."""
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    return [_route_from_mapping(entry) for entry in data.get("models", [])]
+
+
+def build_routes(
+    route_flags: list[str],
+    config_file: str | None,
+    upstream: str | None,
+    upstream_api_key: str | None,
+    upstream_model: str | None,
+    model_path: str | None,
+) -> tuple[ModelRoute, ...]:
+    """Routes are tried in order; the first match wins. A catch-all comes last: the
+    upstream if one is given, else the embedded model."""
+    routes = [parse_route(r) for r in route_flags]
+    if config_file:
+        routes += load_routes_file(config_file)
+    if upstream:
+        routes.append(
+            ModelRoute("*", "openai_compat", url=upstream, api_key=upstream_api_key, model=upstream_model)
+        )
+    if not any(r.pattern == "*" for r in routes):
+        routes.append(ModelRoute("*", "embedded", model_path=model_path))
+    return tuple(routes)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="THREADLOOM_HOST")
+    parser.add_argument("--port", type=int, default=int(_env("PORT", "8000")), help="THREADLOOM_PORT")
+    parser.add_argument(
+        "--database",
+        default=_env("DATABASE", "sqlite:///./threadloom.db"),
+        help="SQLAlchemy URL: sqlite:///FILE or postgresql://... (THREADLOOM_DATABASE)",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        default=None,
+        help="accepted bearer key, repeatable (THREADLOOM_API_KEYS, comma-separated); none = any key",
+    )
+    parser.add_argument("--upstream", default=_env("UPSTREAM"), help="OpenAI-compatible base URL serving every model name (THREADLOOM_UPSTREAM)")
+    parser.add_argument("--upstream-api-key", default=_env("UPSTREAM_API_KEY"), help="THREADLOOM_UPSTREAM_API_KEY")
+    parser.add_argument("--upstream-model", default=_env("UPSTREAM_MODEL"), help="send this model name upstream instead of the run's (THREADLOOM_UPSTREAM_MODEL)")
+    parser.add_argument("--upstream-timeout", type=float, default=float(_env("UPSTREAM_TIMEOUT", "600")), help="seconds (THREADLOOM_UPSTREAM_TIMEOUT)")
+    parser.add_argument(
+        "--route",
+        action="append",
+        default=None,
+        help="PATTERN=BACKEND[,url=..,api_key=..,model=..,model_path=..], repeatable (THREADLOOM_ROUTES, ';'-separated)",
+    )
+    parser.add_argument("--models-config", default=_env("MODELS_CONFIG"), help="TOML file with [[models]] routes (THREADLOOM_MODELS_CONFIG)")
+    parser.add_argument("--model-path", default=_env("MODEL_PATH"), help="GGUF file for the embedded backend (THREADLOOM_MODEL_PATH)")
+    parser.add_argument("--embedded-context", type=int, default=int(_env("EMBEDDED_CONTEXT", "8192")), help="context window of the embedded model (THREADLOOM_EMBEDDED_CONTEXT)")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    api_keys = args.api_keys if args.api_keys else _env_list("API_KEYS")
+    route_flags = args.route if args.route else [r for r in (_env("ROUTES") or "").split(";") if r.strip()]
+    return Settings(
+        host=args.host,
+        port=args.port,
+        database=args.database,
+        api_keys=tuple(api_keys),
+        routes=build_routes(
+            route_flags,
+            args.models_config,
+            args.upstream,
+            args.upstream_api_key,
+            args.upstream_model,
+            args.model_path,
+        ),
+        model_path=args.model_path,
+        upstream_timeout=args.upstream_timeout,
+        embedded_context=args.embedded_context,
+        log_level=args.log_level,
+    )
