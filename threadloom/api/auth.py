@@ -1,0 +1,44 @@
+"""Bearer-key check as plain ASGI middleware (no per-request task overhead, streams untouched)."""
+
+from __future__ import annotations
+
+import orjson
+
+OPEN_PATHS = frozenset({"/healthz", "/v1/health", "/ok", "/info"})
+
+
+class BearerKeyMiddleware:
+    def __init__(self, app, keys: tuple[str, ...]):
+        self.app = app
+        self.keys = frozenset(keys)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                text = value.decode("latin-1")
+                if text.lower().startswith("bearer "):
+                    key = text[7:].strip()
+            elif name == b"x-api-key" and key is None:
+                key = value.decode("latin-1").strip()
+        if key in self.keys:
+            return await self.app(scope, receive, send)
+        if scope["path"].startswith("/v1"):
+            shown = (key[:3] + "*" * 5 + key[-4:]) if key and len(key) > 8 else (key or "")
+            message = (
+                f"Incorrect API key provided: {shown}." if key else
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+            body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+        else:
+            body = {"detail": "Invalid API key"}
+        payload = orjson.dumps(body)
+        await send({
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        })
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,86 @@
+"""Reading request bodies and list queries into validated values, with OpenAI's errors."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from threadloom.api.openai.errors import validation_error
+from threadloom.domain.errors import InvalidRequest
+from threadloom.store.pagination import PageQuery
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: Request) -> dict:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+            "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+            code=None,
+        )
+    if not isinstance(data, dict):
+        raise InvalidRequest(
+            f"Invalid type for body: expected an object, but got {type(data).__name__} instead.", code="invalid_type"
+        )
+    return data
+
+
+def validate(model: type[M], data: dict) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+async def parse_body(request: Request, model: type[M]) -> tuple[M, dict]:
+    data = await read_json(request)
+    return validate(model, data), data
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected an integer, but got '{raw}' instead.", param=name, code="invalid_type"
+        ) from None
+    if value > high:
+        raise InvalidRequest(
+            f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, but got {value} instead.",
+            param=name,
+            code="integer_above_max_value",
+        )
+    if value < low:
+        raise InvalidRequest(
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got {value} instead.",
+            param=name,
+            code="integer_below_min_value",
+        )
+    return value
+
+
+def page_query(request: Request) -> PageQuery:
+    limit = _int_param(request, "limit", 20, 1, 100)
+    order = request.query_params.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", param="order", code="invalid_value"
+        )
+    return PageQuery(
+        limit=limit,
+        order=order,
+        after=request.query_params.get("after") or None,
+        before=request.query_params.get("before") or None,
+    )

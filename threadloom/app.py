@@ -1,0 +1,106 @@
+"""The ASGI application: wires the store, the services, the runtime and the doors."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from threadloom.api.auth import BearerKeyMiddleware
+from threadloom.api.openai import router as openai_router
+from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
+from threadloom.api.responses import JSONResponse
+from threadloom.config import Settings
+from threadloom.domain.errors import ApiError
+from threadloom.services.assistants import AssistantService
+from threadloom.services.threads import MessageService, ThreadService
+from threadloom.store.database import Database
+
+log = logging.getLogger("threadloom")
+
+
+@dataclass
+class Services:
+    db: Database
+    assistants: AssistantService
+    threads: ThreadService
+    messages: MessageService
+
+
+def _is_openai(request: Request) -> bool:
+    return request.url.path.startswith("/v1")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = Database(settings.database)
+        await db.migrate()
+        app.state.services = Services(
+            db=db,
+            assistants=AssistantService(db),
+            threads=ThreadService(db),
+            messages=MessageService(db),
+        )
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(title="threadloom", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError):
+        if _is_openai(request):
+            return api_error_response(exc)
+        return JSONResponse({"detail": exc.message}, status_code=409 if exc.status == 400 and exc.code == "conflict" else exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError):
+        if _is_openai(request):
+            err = exc.errors()[0]
+            param = param_from_loc(tuple(p for p in err["loc"] if p not in ("body", "query", "path")))
+            return error_response(400, f"Invalid '{param}': {err['msg']}.", param=param, code="invalid_value")
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException):
+        if _is_openai(request):
+            if exc.status_code == 404:
+                return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
+            if exc.status_code == 405:
+                return error_response(405, f"Method not allowed ({request.method} {request.url.path})")
+            return error_response(exc.status_code, str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _is_openai(request):
+            return error_response(500, "The server had an error while processing your request.", "server_error")
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+    @app.middleware("http")
+    async def refuse_v1_beta(request: Request, call_next):
+        beta = request.headers.get("openai-beta")
+        if beta and "assistants=v1" in beta and _is_openai(request):
+            return error_response(
+                400,
+                "The v1 Assistants API is not supported; send the 'OpenAI-Beta: assistants=v2' header.",
+                code="invalid_beta",
+            )
+        return await call_next(request)
+
+    @app.get("/healthz")
+    @app.get("/v1/health")
+    async def health():
+        return JSONResponse({"status": "ok"})
+
+    app.include_router(openai_router)
+    app.add_middleware(BearerKeyMiddleware, keys=settings.api_keys)
+    return app

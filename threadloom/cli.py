@@ -1,0 +1,52 @@
+"""`threadloom serve` and `threadloom migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from threadloom.config import add_serve_arguments, settings_from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="threadloom")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API server with an in-process run worker")
+    add_serve_arguments(serve)
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    add_serve_arguments(migrate)
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    if args.command == "migrate":
+        from threadloom.store.database import Database
+
+        async def run() -> None:
+            db = Database(settings.database)
+            await db.migrate()
+            await db.dispose()
+
+        asyncio.run(run())
+        return 0
+    import uvicorn
+
+    from threadloom.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Threads and their messages."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete
+
+from threadloom.domain.errors import Conflict
+from threadloom.domain.message import CreateMessageRequest, ModifyMessageRequest, new_message
+from threadloom.domain.metadata import check_metadata
+from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, modify_thread, new_thread
+from threadloom.store import tables
+from threadloom.store.database import Database
+from threadloom.store.objects import message_store, thread_store
+from threadloom.store.pagination import PageQuery, page_wire
+from threadloom.store.thread_lock import active_run_id, lock_thread
+
+
+def message_row(body: dict) -> dict:
+    return {
+        "ordinal": time.time_ns(),
+        "id": body["id"],
+        "created_at": body["created_at"],
+        "thread_id": body["thread_id"],
+        "run_id": body["run_id"],
+        "body": body,
+    }
+
+
+def thread_messages(thread_id: str, requests: list[CreateMessageRequest] | None) -> list[dict]:
+    now = int(time.time())
+    return [new_message(thread_id, req, now=now) for req in requests or []]
+
+
+async def insert_thread(conn, req: CreateThreadRequest, thread_id: str | None = None, extra: dict | None = None) -> dict:
+    """Insert a thread and its initial messages in the caller's transaction."""
+    body = new_thread(req, thread_id)
+    await thread_store.insert(conn, body, updated_at=body["created_at"], extra=extra)
+    await message_store.insert_many(conn, [message_row(m) for m in thread_messages(body["id"], req.messages)])
+    return body
+
+
+class ThreadService:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def create(self, req: CreateThreadRequest) -> dict:
+        # Validate every message before writing anything.
+        for message in req.messages or []:
+            check_metadata(message.metadata, "messages.metadata")
+        async with self.db.write() as conn:
+            return await insert_thread(conn, req)
+
+    async def get(self, thread_id: str) -> dict:
+        async with self.db.read() as conn:
+            return await thread_store.get(conn, thread_id)
+
+    async def modify(self, thread_id: str, req: ModifyThreadRequest) -> dict:
+        async with self.db.write() as conn:
+            body = modify_thread(await thread_store.get(conn, thread_id), req)
+            await thread_store.put(conn, body, updated_at=int(time.time()))
+        return body
+
+    async def delete(self, thread_id: str) -> dict:
+        async with self.db.write() as conn:
+            await thread_store.get(conn, thread_id)
+            for table in (tables.run_steps, tables.runs, tables.messages):
+                await conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            await thread_store.delete(conn, thread_id)
+        return {"id": thread_id, "object": "thread.deleted", "deleted": True}
+
+
+class MessageService:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def create(self, thread_id: str, req: CreateMessageRequest) -> dict:
+        check_metadata(req.metadata)
+        async with self.db.write() as conn:
+            await lock_thread(conn, thread_id)
+            run_id = await active_run_id(conn, thread_id)
+            if run_id:
+                raise Conflict(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+            body = new_message(thread_id, req)
+            await message_store.insert(conn, body, thread_id=thread_id, run_id=None, ordinal=time.time_ns())
+        return body
+
+    async def get(self, thread_id: str, message_id: str) -> dict:
+        async with self.db.read() as conn:
+            await thread_store.get(conn, thread_id)
+            return await message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id)
+
+    async def modify(self, thread_id: str, message_id: str, req: ModifyMessageRequest) -> dict:
+        async with self.db.write() as conn:
+            await thread_store.get(conn, thread_id)
+            body = dict(await message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id))
+            if "metadata" in req.model_fields_set:
+                body["metadata"] = check_metadata(req.metadata) or {}
+            await message_store.put(conn, body)
+        return body
+
+    async def delete(self, thread_id: str, message_id: str) -> dict:
+        async with self.db.write() as conn:
+            await thread_store.get(conn, thread_id)
+            if not await message_store.delete(conn, message_id, tables.messages.c.thread_id == thread_id):
+                await message_store.get(conn, message_id)
+        return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
+
+    async def list(self, thread_id: str, query: PageQuery, run_id: str | None = None) -> dict:
+        scope = [tables.messages.c.thread_id == thread_id]
+        if run_id:
+            scope.append(tables.messages.c.run_id == run_id)
+        async with self.db.read() as conn:
+            await thread_store.get(conn, thread_id)
+            data, has_more = await message_store.page(conn, query, *scope)
+        return page_wire(data, has_more)
