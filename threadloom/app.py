@@ -16,7 +16,16 @@ from threadloom.api.openai.errors import api_error_response, error_response, par
 from threadloom.api.responses import JSONResponse
 from threadloom.config import Settings
 from threadloom.domain.errors import ApiError
+import uuid
+
+from threadloom.engine.executor import RunExecutor
+from threadloom.engine.run_writer import RunWriter
+from threadloom.llm.routing import ModelRouter
+from threadloom.runtime.dispatcher import LocalDispatcher
+from threadloom.runtime.events import EventBus
+from threadloom.runtime.sweeper import RunSweeper
 from threadloom.services.assistants import AssistantService
+from threadloom.services.runs import RunService
 from threadloom.services.threads import MessageService, ThreadService
 from threadloom.store.database import Database
 
@@ -29,6 +38,9 @@ class Services:
     assistants: AssistantService
     threads: ThreadService
     messages: MessageService
+    runs: RunService
+    bus: EventBus
+    router: ModelRouter
 
 
 def _is_openai(request: Request) -> bool:
@@ -40,15 +52,28 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         db = Database(settings.database)
         await db.migrate()
+        owner = f"threadloom-{uuid.uuid4().hex[:12]}"
+        bus = EventBus()
+        writer = RunWriter(db, bus)
+        router = ModelRouter(settings)
+        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner))
+        sweeper = RunSweeper(writer, dispatcher, owner)
         app.state.services = Services(
             db=db,
             assistants=AssistantService(db),
             threads=ThreadService(db),
             messages=MessageService(db),
+            runs=RunService(db, bus, writer, dispatcher),
+            bus=bus,
+            router=router,
         )
+        await sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
+            await dispatcher.shutdown()
+            await router.aclose()
             await db.dispose()
 
     app = FastAPI(title="threadloom", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from threadloom.api.openai import assistants, messages, threads
+from threadloom.api.openai import assistants, messages, runs, threads
 
 router = APIRouter(prefix="/v1")
-for module in (assistants, threads, messages):
+# runs before threads: /threads/runs must not be taken for a thread id.
+for module in (assistants, runs, threads, messages):
     router.include_router(module.router)

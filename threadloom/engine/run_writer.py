@@ -1,0 +1,162 @@
+"""Writes a run's state changes: each one transaction, its events published after the
+commit. The run row is updated only if its status is still the one the writer last
+saw, so a cancel that lands mid-turn is never overwritten."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select, update
+
+from threadloom.domain.message import text_part
+from threadloom.domain.run_status import check_transition, is_terminal
+from threadloom.runtime.events import EventBus
+from threadloom.store import tables
+from threadloom.store.database import Database
+from threadloom.store.objects import ObjectStore, message_store, step_store
+
+# The reason an in-progress assistant message becomes incomplete, by how its run ended.
+MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired", "failed": "run_failed", "incomplete": "max_tokens"}
+# What an in-progress step becomes, by how its run ended.
+STEP_STATUS = {"cancelled": "cancelled", "expired": "expired", "failed": "failed", "incomplete": "completed", "completed": "completed"}
+_STAMP = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at", "completed": "completed_at"}
+
+
+class StaleRun(Exception):
+    """The run's status changed under the writer (a cancel, an expiry)."""
+
+
+def usage_wire(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+class RunWriter:
+    def __init__(self, db: Database, bus: EventBus):
+        self.db = db
+        self.bus = bus
+
+    async def commit(
+        self,
+        run: dict,
+        expect_status: str | None,
+        *,
+        state: dict | None = None,
+        inserts: list[tuple[ObjectStore, dict, dict]] = (),
+        puts: list[tuple[ObjectStore, dict]] = (),
+        events: list[tuple[str, dict]] = (),
+        run_columns: dict | None = None,
+    ) -> None:
+        """Write `run` (when expect_status is given, only if its stored status is that one),
+        plus other objects, in one transaction; then publish `events` in order."""
+        async with self.db.write() as conn:
+            if expect_status is not None:
+                if expect_status != run["status"]:
+                    check_transition(expect_status, run["status"])
+                values = {"body": run, "status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
+                if state is not None:
+                    values["state"] = state
+                result = await conn.execute(
+                    update(tables.runs)
+                    .where(tables.runs.c.id == run["id"], tables.runs.c.status == expect_status)
+                    .values(**values)
+                )
+                if result.rowcount == 0:
+                    raise StaleRun(run["id"])
+            for store, body, columns in inserts:
+                await store.insert(conn, body, **columns)
+            for store, body in puts:
+                await store.put(conn, body)
+        for name, data in events:
+            self.bus.publish(run["id"], name, data)
+        if expect_status is not None and is_terminal(run["status"]):
+            self.bus.end(run["id"])
+
+    async def load(self, run_id: str) -> tuple[dict, dict] | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id))).first()
+        return (row[0], row[1]) if row else None
+
+
+def close_message(message: dict, text: str | None, run_status: str, now: int) -> dict:
+    """The final form of the assistant message a run was writing."""
+    done = dict(message)
+    if text is not None:
+        done["content"] = [text_part(text)]
+    elif not done["content"]:
+        done["content"] = [text_part("")]
+    if run_status == "completed":
+        done.update(status="completed", completed_at=now)
+    else:
+        done.update(status="incomplete", incomplete_at=now, incomplete_details={"reason": MESSAGE_REASON[run_status]})
+    return done
+
+
+def close_step(step: dict, run_status: str, now: int, usage: dict | None = None, last_error: dict | None = None) -> dict:
+    done = dict(step)
+    status = STEP_STATUS[run_status]
+    done["status"] = status
+    done[_STAMP[status]] = now
+    if usage is not None:
+        done["usage"] = usage
+    if status == "failed" and last_error is not None:
+        done["last_error"] = {"code": last_error["code"] if last_error["code"] in ("server_error", "rate_limit_exceeded") else "server_error", "message": last_error["message"]}
+    return done
+
+
+def end_run_body(run: dict, state: dict, status: str, now: int, *, last_error=None, incomplete_reason=None) -> dict:
+    ended = dict(run)
+    ended["status"] = status
+    ended["required_action"] = None
+    if status != "expired":
+        ended["expires_at"] = None  # an expired run keeps the moment it expired
+    if status == "completed":
+        ended["completed_at"] = now
+    elif status == "cancelled":
+        ended["cancelled_at"] = now
+    elif status == "failed":
+        ended["failed_at"] = now
+        ended["last_error"] = last_error
+    elif status == "incomplete":
+        ended["incomplete_details"] = {"reason": incomplete_reason}
+    ended["usage"] = usage_wire(state.get("prompt_tokens", 0), state.get("completion_tokens", 0))
+    return ended
+
+
+async def end_stored_run(writer: RunWriter, run_id: str, expect_status: str, status: str, *, last_error=None) -> dict | None:
+    """End a run that no executor is holding (cancelled while waiting, expired, orphaned):
+    its open steps and message take the matching final state. None if the run had moved on."""
+    loaded = await writer.load(run_id)
+    if loaded is None:
+        return None
+    run, state = loaded
+    if run["status"] != expect_status:
+        return None
+    now = int(time.time())
+    async with writer.db.read() as conn:
+        steps = [
+            r[0] for r in (await conn.execute(
+                select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq)
+            )).all() if r[0]["status"] == "in_progress"
+        ]
+        messages = [
+            r[0] for r in (await conn.execute(
+                select(tables.messages.c.body).where(tables.messages.c.run_id == run_id).order_by(tables.messages.c.seq)
+            )).all() if r[0]["status"] == "in_progress"
+        ]
+    ended = end_run_body(run, state, status, now, last_error=last_error)
+    puts = []
+    events = []
+    for message in messages:
+        done = close_message(message, None, status, now)
+        puts.append((message_store, done))
+        events.append((f"thread.message.{done['status']}", done))
+    for step in steps:
+        done = close_step(step, status, now, last_error=last_error)
+        puts.append((step_store, done))
+        events.append((f"thread.run.step.{done['status']}", done))
+    events.append((f"thread.run.{status}", ended))
+    try:
+        await writer.commit(ended, expect_status, state=state, puts=puts, events=events, run_columns={"owner": None, "lease_until": None})
+    except StaleRun:
+        return None
+    return ended

@@ -1,0 +1,154 @@
+"""A backend for any OpenAI-compatible /v1/chat/completions server: vLLM, Ollama,
+llama.cpp's server, OpenAI itself."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import httpx
+import orjson
+
+from threadloom.llm.base import ChatRequest, Chunk, Finish, ModelError, TextDelta, ToolCallDelta, Usage
+from threadloom.llm.tokenizer import count_o200k
+
+
+def _payload(request: ChatRequest) -> dict:
+    payload: dict = {
+        "model": request.model,
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        payload["tools"] = request.tools
+        if request.tool_choice is not None:
+            payload["tool_choice"] = request.tool_choice
+        if request.parallel_tool_calls is not None:
+            payload["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        payload["response_format"] = request.response_format
+    if request.temperature is not None:
+        payload["temperature"] = request.temperature
+    if request.top_p is not None:
+        payload["top_p"] = request.top_p
+    if request.max_tokens is not None:
+        payload["max_tokens"] = request.max_tokens
+    return payload
+
+
+def _error_message(status: int, body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+        err = data.get("error") if isinstance(data, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            return f"upstream model returned {status}: {err['message']}"
+        if isinstance(err, str):
+            return f"upstream model returned {status}: {err}"
+    except orjson.JSONDecodeError:
+        pass
+    text = body.decode("utf-8", "replace").strip()[:300]
+    return f"upstream model returned {status}" + (f": {text}" if text else "")
+
+
+class OpenAICompatBackend:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self.context_window: int | None = None
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=2048, max_keepalive_connections=256),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return count_o200k(text)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        try:
+            async with self._client.stream(
+                "POST", "/chat/completions", content=orjson.dumps(_payload(request)),
+                headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+            ) as response:
+                if response.status_code != 200:
+                    body = await response.aread()
+                    code = "rate_limit_exceeded" if response.status_code == 429 else "server_error"
+                    raise ModelError(_error_message(response.status_code, body), code)
+                async for chunk in self._read_stream(response):
+                    yield chunk
+        except httpx.TimeoutException:
+            raise ModelError("the upstream model timed out") from None
+        except httpx.HTTPError as exc:
+            raise ModelError(f"could not reach the upstream model: {exc.__class__.__name__}: {exc}") from None
+
+    async def _read_stream(self, response: httpx.Response) -> AsyncIterator[Chunk]:
+        finished = False
+        saw_done = False
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            # A server that ignored stream=True and answered with one JSON body.
+            for chunk in self._from_completion(await response.aread()):
+                yield chunk
+            return
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                saw_done = True
+                break
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise ModelError("the upstream model sent a malformed stream chunk") from None
+            if not isinstance(chunk, dict):
+                raise ModelError("the upstream model sent a malformed stream chunk")
+            if chunk.get("error"):
+                err = chunk["error"]
+                message = err.get("message") if isinstance(err, dict) else str(err)
+                raise ModelError(f"upstream model error: {message}")
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if text:
+                    yield TextDelta(text)
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    yield ToolCallDelta(
+                        index=call.get("index", 0),
+                        id=call.get("id"),
+                        name=function.get("name"),
+                        arguments=function.get("arguments") or "",
+                    )
+                if choice.get("finish_reason"):
+                    finished = True
+                    yield Finish(choice["finish_reason"])
+            usage = chunk.get("usage")
+            if usage:
+                yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+        if not finished and not saw_done:
+            raise ModelError("the upstream model's stream ended before the answer was finished")
+        if not finished:
+            yield Finish("stop")
+
+    def _from_completion(self, body: bytes) -> list[Chunk]:
+        try:
+            data = orjson.loads(body)
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise ModelError("the upstream model sent a malformed response") from None
+        out: list[Chunk] = []
+        if message.get("content"):
+            out.append(TextDelta(message["content"]))
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            fn = call.get("function") or {}
+            out.append(ToolCallDelta(index, call.get("id"), fn.get("name"), fn.get("arguments") or ""))
+        out.append(Finish(choice.get("finish_reason") or "stop"))
+        if data.get("usage"):
+            out.append(Usage(data["usage"].get("prompt_tokens") or 0, data["usage"].get("completion_tokens") or 0))
+        return out

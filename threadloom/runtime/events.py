@@ -1,0 +1,100 @@
+"""The in-process event bus: each run's events in order, readable from any position.
+
+A run's log lives while the run is active and for a while after it ends, so a client
+can (re)join a stream from an event id. Every event is published after the commit of
+the state change it announces; the store stays the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import orjson
+
+KEEP_FINISHED_SECONDS = 300.0
+
+
+@dataclass(slots=True)
+class RunEvent:
+    seq: int  # position in the run's log, from 0
+    name: str
+    data: dict | str
+    _frame: bytes | None = None
+
+    def sse_frame(self) -> bytes:
+        """The event as an OpenAI SSE frame, encoded once however many clients read it."""
+        if self._frame is None:
+            payload = self.data if isinstance(self.data, str) else orjson.dumps(self.data).decode()
+            self._frame = f"event: {self.name}\ndata: {payload}\n\n".encode()
+        return self._frame
+
+
+class _RunLog:
+    __slots__ = ("events", "changed", "ended_at")
+
+    def __init__(self) -> None:
+        self.events: list[RunEvent] = []
+        self.changed = asyncio.Event()
+        self.ended_at: float | None = None
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._logs: dict[str, _RunLog] = {}
+
+    def _log(self, run_id: str) -> _RunLog:
+        log = self._logs.get(run_id)
+        if log is None:
+            log = self._logs[run_id] = _RunLog()
+        return log
+
+    def publish(self, run_id: str, name: str, data: dict | str) -> RunEvent:
+        log = self._log(run_id)
+        event = RunEvent(len(log.events), name, data)
+        log.events.append(event)
+        log.changed.set()
+        log.changed = asyncio.Event()
+        return event
+
+    def position(self, run_id: str) -> int:
+        """The seq the next event of this run will get."""
+        log = self._logs.get(run_id)
+        return len(log.events) if log else 0
+
+    def end(self, run_id: str) -> None:
+        """The run reached a final state: keep its log a while for late readers, then drop it."""
+        log = self._logs.get(run_id)
+        if log is not None and log.ended_at is None:
+            log.ended_at = time.monotonic()
+        self._collect()
+
+    def has(self, run_id: str) -> bool:
+        return run_id in self._logs
+
+    def _collect(self) -> None:
+        now = time.monotonic()
+        if len(self._logs) < 64:
+            return
+        stale = [rid for rid, log in self._logs.items() if log.ended_at and now - log.ended_at > KEEP_FINISHED_SECONDS]
+        for rid in stale:
+            del self._logs[rid]
+
+    async def read(self, run_id: str, start: int = 0, idle: float | None = None) -> AsyncIterator[RunEvent | None]:
+        """Events from seq `start` on, waiting for new ones; the caller decides when to stop.
+        With `idle`, yields None after that many quiet seconds (time for a keep-alive)."""
+        log = self._log(run_id)
+        index = start
+        while True:
+            while index < len(log.events):
+                yield log.events[index]
+                index += 1
+            if idle is None:
+                await log.changed.wait()
+                continue
+            try:
+                await asyncio.wait_for(log.changed.wait(), idle)
+            except TimeoutError:
+                yield None

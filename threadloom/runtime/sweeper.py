@@ -1,0 +1,89 @@
+"""Keeps runs from waiting forever: expires runs past `expires_at`, ends runs whose
+executor died (its lease ran out), renews the leases of the runs this process holds, and
+at start picks up queued runs a stopped process left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import and_, or_, select, update
+
+from threadloom.engine.run_writer import RunWriter, end_stored_run
+from threadloom.store import tables
+
+log = logging.getLogger("threadloom.runtime")
+
+LEASE_SECONDS = 30
+ORPHAN_ERROR = {"code": "server_error", "message": "The server executing this run stopped before it finished."}
+
+
+class RunSweeper:
+    def __init__(self, writer: RunWriter, dispatcher, owner: str, interval: float = 1.0):
+        self.writer = writer
+        self.dispatcher = dispatcher
+        self.owner = owner
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+        self._last_renewal = 0.0
+
+    async def start(self) -> None:
+        await self.recover()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def recover(self) -> None:
+        """Queued runs nobody executes are dispatched again (the claim is conditional, so
+        two processes cannot both run one)."""
+        runs = tables.runs
+        async with self.writer.db.read() as conn:
+            queued = (await conn.execute(select(runs.c.id).where(runs.c.status == "queued"))).scalars().all()
+        for run_id in queued:
+            self.dispatcher.submit(run_id)
+        await self.sweep()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("run sweep failed")
+
+    async def sweep(self) -> None:
+        now = int(time.time())
+        runs = tables.runs
+        if time.monotonic() - self._last_renewal > LEASE_SECONDS / 3:
+            async with self.writer.db.write() as conn:
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.owner == self.owner, runs.c.status.in_(("in_progress", "cancelling")))
+                    .values(lease_until=now + LEASE_SECONDS)
+                )
+            self._last_renewal = time.monotonic()
+        async with self.writer.db.read() as conn:
+            expired = (await conn.execute(
+                select(runs.c.id, runs.c.status).where(
+                    runs.c.status.in_(("queued", "requires_action")), runs.c.expires_at <= now)
+            )).all()
+            orphans = (await conn.execute(
+                select(runs.c.id, runs.c.status).where(
+                    runs.c.status.in_(("in_progress", "cancelling")),
+                    or_(runs.c.lease_until.is_(None), runs.c.lease_until < now),
+                    # A run this process holds is alive whatever its lease says.
+                    or_(runs.c.owner.is_(None), runs.c.owner != self.owner),
+                )
+            )).all()
+        for run_id, status in expired:
+            await end_stored_run(self.writer, run_id, status, "expired")
+        for run_id, status in orphans:
+            if status == "cancelling":
+                await end_stored_run(self.writer, run_id, status, "cancelled")
+            else:
+                log.warning("run %s was orphaned by a stopped executor; failing it", run_id)
+                await end_stored_run(self.writer, run_id, status, "failed", last_error=ORPHAN_ERROR)

@@ -1,0 +1,194 @@
+"""Runs and run steps: create (with or without a new thread), read, modify, cancel,
+submit tool outputs. Creating queues the run and returns at once; the dispatcher
+executes it."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from threadloom.domain.errors import Conflict, InvalidRequest, NotFound
+from threadloom.domain.metadata import check_metadata
+from threadloom.domain.run import (
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    ModifyRunRequest,
+    SubmitToolOutputsRequest,
+    new_run,
+    new_run_state,
+)
+from threadloom.domain.run_status import TERMINAL
+from threadloom.domain.thread import CreateThreadRequest
+from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run
+from threadloom.runtime.events import EventBus
+from threadloom.store import tables
+from threadloom.store.database import Database
+from threadloom.store.objects import assistant_store, message_store, run_store, step_store, thread_store
+from threadloom.store.pagination import PageQuery, page_wire
+from threadloom.services.threads import insert_thread, message_row, thread_messages
+from threadloom.store.thread_lock import active_run_id, lock_thread
+
+
+def _run_columns(run: dict, state: dict) -> dict:
+    return {
+        "thread_id": run["thread_id"],
+        "assistant_id": run["assistant_id"],
+        "status": run["status"],
+        "expires_at": run["expires_at"],
+        "attempt": 0,
+        "state": state,
+    }
+
+
+class RunService:
+    def __init__(self, db: Database, bus: EventBus, writer: RunWriter, dispatcher):
+        self.db = db
+        self.bus = bus
+        self.writer = writer
+        self.dispatcher = dispatcher
+
+    async def _insert_run(self, conn, thread_id: str, req, extra_messages) -> dict:
+        assistant = await assistant_store.get(conn, req.assistant_id)
+        run = new_run(thread_id, assistant, req)
+        state = new_run_state(assistant, req)
+        await message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
+        await run_store.insert(conn, run, **_run_columns(run, state))
+        return run
+
+    def _announce(self, run: dict) -> None:
+        self.bus.publish(run["id"], "thread.run.created", run)
+        self.bus.publish(run["id"], "thread.run.queued", run)
+        self.dispatcher.submit(run["id"])
+
+    async def create(self, thread_id: str, req: CreateRunRequest) -> dict:
+        check_metadata(req.metadata)
+        for message in req.additional_messages or []:
+            check_metadata(message.metadata, "additional_messages.metadata")
+        async with self.db.write() as conn:
+            await lock_thread(conn, thread_id)
+            active = await active_run_id(conn, thread_id)
+            if active:
+                raise Conflict(f"Thread {thread_id} already has an active run {active}.")
+            run = await self._insert_run(conn, thread_id, req, req.additional_messages)
+        self._announce(run)
+        return run
+
+    async def create_thread_and_run(self, req: CreateThreadAndRunRequest) -> tuple[dict, dict]:
+        check_metadata(req.metadata)
+        thread_req = req.thread or CreateThreadRequest()
+        check_metadata(thread_req.metadata, "thread.metadata")
+        async with self.db.write() as conn:
+            # The assistant is checked first so a bad id leaves no thread behind.
+            await assistant_store.get(conn, req.assistant_id)
+            thread = await insert_thread(conn, thread_req)
+            run = await self._insert_run(conn, thread["id"], req, None)
+        self.bus.publish(run["id"], "thread.created", thread)
+        self._announce(run)
+        return thread, run
+
+    async def _get(self, conn, thread_id: str, run_id: str) -> dict:
+        await thread_store.get(conn, thread_id)
+        return await run_store.get(conn, run_id, tables.runs.c.thread_id == thread_id)
+
+    async def get(self, thread_id: str, run_id: str) -> dict:
+        async with self.db.read() as conn:
+            return await self._get(conn, thread_id, run_id)
+
+    async def list(self, thread_id: str, query: PageQuery) -> dict:
+        async with self.db.read() as conn:
+            await thread_store.get(conn, thread_id)
+            data, has_more = await run_store.page(conn, query, tables.runs.c.thread_id == thread_id)
+        return page_wire(data, has_more)
+
+    async def modify(self, thread_id: str, run_id: str, req: ModifyRunRequest) -> dict:
+        metadata = check_metadata(req.metadata) or {}
+        for _ in range(5):
+            async with self.db.read() as conn:
+                run = await self._get(conn, thread_id, run_id)
+            updated = dict(run, metadata=metadata)
+            try:
+                await self.writer.commit(updated, run["status"])
+                return updated
+            except StaleRun:
+                continue  # the run moved on meanwhile: apply the metadata to its new state
+        raise Conflict(f"Run {run_id} is changing too quickly to modify; try again.")
+
+    async def cancel(self, thread_id: str, run_id: str) -> dict:
+        for _ in range(5):
+            async with self.db.read() as conn:
+                run = await self._get(conn, thread_id, run_id)
+            status = run["status"]
+            if status in TERMINAL:
+                raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param=None)
+            if status == "cancelling":
+                return run
+            cancelling = dict(run, status="cancelling")
+            try:
+                await self.writer.commit(cancelling, status, events=[("thread.run.cancelling", cancelling)])
+            except StaleRun:
+                continue
+            if status == "in_progress" and self.dispatcher.cancel(run_id):
+                return cancelling  # the executor holding the turn ends it `cancelled`
+            # Nothing is executing it here (queued, waiting for outputs): end it now.
+            await end_stored_run(self.writer, run_id, "cancelling", "cancelled")
+            return cancelling
+        raise Conflict(f"Run {run_id} is changing too quickly to cancel; try again.")
+
+    async def submit_tool_outputs(self, thread_id: str, run_id: str, req: SubmitToolOutputsRequest) -> dict:
+        async with self.db.read() as conn:
+            run = await self._get(conn, thread_id, run_id)
+            state = (await conn.execute(select(tables.runs.c.state).where(tables.runs.c.id == run_id))).scalar()
+            steps = (await conn.execute(
+                select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq.desc())
+            )).scalars().all()
+        if run["status"] != "requires_action":
+            raise InvalidRequest(f'Runs in status "{run["status"]}" do not accept tool outputs.')
+        expected = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
+        outputs: dict[str, str] = {}
+        for i, item in enumerate(req.tool_outputs):
+            if not item.tool_call_id:
+                raise InvalidRequest(
+                    f"Missing required parameter: 'tool_outputs[{i}].tool_call_id'.",
+                    param=f"tool_outputs[{i}].tool_call_id", code="missing_required_parameter",
+                )
+            outputs[item.tool_call_id] = item.output or ""
+        given = [item.tool_call_id for item in req.tool_outputs]
+        if sorted(set(given)) != sorted(expected) or len(given) != len(expected):
+            raise InvalidRequest(f"Expected tool outputs for call_ids {expected}, got {given}", param="tool_outputs")
+        step = next(s for s in steps if s["type"] == "tool_calls" and s["status"] == "in_progress")
+        now = int(time.time())
+        done = dict(step, status="completed", completed_at=now, usage=state.get("pending_step_usage"))
+        calls = []
+        for call in step["step_details"]["tool_calls"]:
+            call = dict(call, function=dict(call["function"], output=outputs.get(call["id"])))
+            calls.append(call)
+        done["step_details"] = {"type": "tool_calls", "tool_calls": calls}
+        queued = dict(run, status="queued", required_action=None)
+        state = {k: v for k, v in state.items() if k != "pending_step_usage"}
+        try:
+            await self.writer.commit(
+                queued, "requires_action", state=state,
+                puts=[(step_store, done)],
+                events=[("thread.run.step.completed", done), ("thread.run.queued", queued)],
+            )
+        except StaleRun:
+            async with self.db.read() as conn:
+                current = await self._get(conn, thread_id, run_id)
+            raise InvalidRequest(f'Runs in status "{current["status"]}" do not accept tool outputs.') from None
+        self.dispatcher.submit(run_id)
+        return queued
+
+    async def list_steps(self, thread_id: str, run_id: str, query: PageQuery) -> dict:
+        async with self.db.read() as conn:
+            await self._get(conn, thread_id, run_id)
+            data, has_more = await step_store.page(conn, query, tables.run_steps.c.run_id == run_id)
+        return page_wire(data, has_more)
+
+    async def get_step(self, thread_id: str, run_id: str, step_id: str) -> dict:
+        async with self.db.read() as conn:
+            await self._get(conn, thread_id, run_id)
+            body = await step_store.find(conn, step_id, tables.run_steps.c.run_id == run_id)
+        if body is None:
+            raise NotFound.of("run step", step_id)
+        return body
