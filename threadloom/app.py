@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             assistants=AssistantService(db),
             threads=ThreadService(db),
             messages=MessageService(db),
-            runs=RunService(db, bus, writer, dispatcher),
+            runs=RunService(db, bus, writer, dispatcher, run_ttl=settings.run_ttl),
             bus=bus,
             router=router,
         )

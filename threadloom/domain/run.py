@@ -107,7 +107,7 @@ def _check_tool_choice(tool_choice: str | dict, tools: list[dict]) -> None:
         )
 
 
-def new_run(thread_id: str, assistant: dict, req: _RunOptions, now: int | None = None) -> dict:
+def new_run(thread_id: str, assistant: dict, req: _RunOptions, now: int | None = None, ttl: int = RUN_TTL_SECONDS) -> dict:
     """A queued run holding the effective values: the assistant's, overridden by the request's."""
     now = int(time.time()) if now is None else now
     tools = tools_wire(req.tools) if req.tools is not None else assistant["tools"]
@@ -129,7 +129,7 @@ def new_run(thread_id: str, assistant: dict, req: _RunOptions, now: int | None =
         "status": "queued",
         "required_action": None,
         "last_error": None,
-        "expires_at": now + RUN_TTL_SECONDS,
+        "expires_at": now + ttl,
         "started_at": None,
         "cancelled_at": None,
         "failed_at": None,

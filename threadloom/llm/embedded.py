@@ -15,9 +15,9 @@ How it runs:
 - Constrained output is done with GBNF grammars (threadloom.llm.grammar), never by
   hoping the model writes JSON: `response_format` json_object / json_schema, and tool
   calls, whose output is the JSON list `[{"name": ..., "arguments": {...}}]`. With
-  `tool_choice` "auto" a first, one-word constrained step decides between calling a
-  function and answering in text. (llama-cpp-python's `chatml-function-calling`
-  handler is not used: it breaks plain text replies.)
+  `tool_choice` "auto" a decision step first asks the model whether a function is
+  needed and compares its likelihoods of "Yes" and "No". (llama-cpp-python's
+  `chatml-function-calling` handler is not used: it breaks plain text replies.)
 - A prompt longer than the window is cut (oldest turns first, then the longest turn's
   head) so that it never overflows; completion room is kept free.
 """
@@ -60,9 +60,8 @@ TOOLS_PROMPT = (
     "You can call these functions:\n{functions}\n"
     'To call functions, reply with only a JSON list: [{{"name": "<function name>", "arguments": {{...}}}}]'
 )
-# The auto decision is a constrained continuation of the assistant's own turn.
-DECISION_PREFIX = "To answer, I will "
-DECISION_CALL, DECISION_TEXT = "call a function", "reply in text"
+# Asked (after the conversation) in the decision step of tool_choice "auto".
+DECISION_QUESTION = "Does answering need one of the functions? Answer yes or no."
 
 
 class EmbeddedModelUnavailable(ModelError):
@@ -249,9 +248,7 @@ class EmbeddedBackend:
             return result
 
         if mode == "auto":
-            mode = "text"
-            if self._decide_to_call(request, cancelled, count) == DECISION_CALL:
-                mode = "required"
+            mode = "required" if self._decide_to_call(request, cancelled, count) else "text"
         if cancelled.is_set():
             return
         if mode == "text":
@@ -271,19 +268,59 @@ class EmbeddedBackend:
         result = count(self._generate(prompt, gbnf, sampling, request.max_tokens, cancelled, lambda t: emit(TextDelta(t))))
         return result.finish
 
-    def _decide_to_call(self, request, cancelled, count) -> str:
-        """The one-word decision of tool_choice "auto": call a function, or answer."""
-        messages = _with_tools_prompt(request.messages, request.tools)
-        prompt = self._prompt(messages, max_tokens=8, prefix=DECISION_PREFIX)
-        gbnf = grammars.choice_grammar([DECISION_CALL, DECISION_TEXT])
-        # Greedy: the decision should be the model's most likely one, not a coin toss.
-        result = count(self._generate(prompt, gbnf, _Sampling(0.0, 1.0), 8, cancelled, None))
-        return DECISION_CALL if result.text.startswith(DECISION_CALL) else DECISION_TEXT
+    def _decide_to_call(self, request, cancelled, count) -> bool:
+        """The decision step of tool_choice "auto": the conversation, the functions, and
+        one more question — does answering need a function? — then "Yes" and "No" are
+        scored by the model's own log-probabilities (no sampling: the likelier wins)."""
+        question = {"role": "user", "content": DECISION_QUESTION}
+        messages = _with_tools_prompt([*request.messages, question], _function_tools(request))
+        prompt = self._prompt(messages, max_tokens=4)
+        yes, no = self._logprobs(prompt, ["Yes", "No"])
+        count(_Generated("", "stop", len(prompt), 1))
+        return yes > no
+
+    def _logprobs(self, prompt: list[int], options: list[str]) -> list[float]:
+        """log P(option | prompt) for each option (all its tokens)."""
+        import numpy as np
+
+        llama = self._llama
+
+        def last_logprobs():
+            # Only the last position's logits are kept (logits_all is off): enough here.
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+            top = logits.max()
+            return logits - top - np.log(np.exp(logits - top).sum())
+
+        self._evaluate_prompt(prompt)
+        after_prompt = last_logprobs()
+        scores = []
+        for option in options:
+            tokens = llama.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+            total = float(after_prompt[tokens[0]])
+            llama.n_tokens = len(prompt)  # back to the prompt's end (eval drops the rest)
+            for previous, token in zip(tokens, tokens[1:]):
+                llama.eval([previous])
+                total += float(last_logprobs()[token])
+            scores.append(total)
+        llama.n_tokens = len(prompt)
+        return scores
+
+    def _evaluate_prompt(self, prompt: list[int]) -> None:
+        """Evaluate `prompt`, reusing the cached prefix it shares with the last one (at
+        least its last token is evaluated afresh, so its logits are current)."""
+        llama = self._llama
+        shared = 0
+        for cached, token in zip(llama.input_ids[: llama.n_tokens], prompt[:-1]):
+            if cached != token:
+                break
+            shared += 1
+        llama.n_tokens = shared
+        llama.eval(prompt[shared:])
 
     def _call_tools(self, request, mode, emit, cancelled, count) -> str:
         """A grammar-forced JSON list of calls, parsed whole before anything is emitted,
         so that a call cut off by the token limit is an error and never a call."""
-        tools = [t for t in request.tools or [] if t.get("type", "function") == "function"]
+        tools = _function_tools(request)
         if isinstance(mode, dict):
             tools = [t for t in tools if t["function"]["name"] == mode["function"]["name"]]
             if not tools:
@@ -304,7 +341,12 @@ class EmbeddedBackend:
             calls = json.loads(result.text)
         except json.JSONDecodeError as exc:  # the grammar makes this unreachable; still, never guess
             raise ModelError(f"the model's tool call is not valid JSON: {exc}") from exc
-        for index, call in enumerate(calls):
+        # A weak model may repeat one call verbatim in its list; a repeat is never meant.
+        unique = []
+        for call in calls:
+            if call not in unique:
+                unique.append(call)
+        for index, call in enumerate(unique):
             emit(ToolCallDelta(index=index, id=call_id(), name=call["name"],
                                arguments=json.dumps(call["arguments"], ensure_ascii=False)))
         return "tool_calls"
@@ -392,13 +434,17 @@ class EmbeddedBackend:
 def _tool_mode(request: ChatRequest) -> str | dict:
     """One of text / auto / required, or the dict naming the one function to call."""
     choice = request.tool_choice
-    if not request.tools or choice == "none":
+    if not _function_tools(request) or choice == "none":
         return "text"
     if isinstance(choice, dict):
         return choice
     if choice == "required":
         return "required"
     return "auto"  # None with tools is "auto", as in the OpenAI API
+
+
+def _function_tools(request: ChatRequest) -> list[dict]:
+    return [t for t in request.tools or [] if t.get("type", "function") == "function" and t.get("function")]
 
 
 def _sampling(request: ChatRequest, grammar: bool) -> _Sampling:

@@ -325,7 +325,3 @@ def tool_calls_grammar(tools: list[dict], max_calls: int = MAX_PARALLEL_CALLS) -
     call = builder.add("call", " | ".join(calls))
     return builder.render(_delimited("[", "]", call, 1, max(1, max_calls)))
 
-
-def choice_grammar(options: list[str]) -> str:
-    """Exactly one of `options` (plain text)."""
-    return "root ::= " + " | ".join(gbnf_literal(o) for o in options) + "\n"

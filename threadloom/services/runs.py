@@ -42,7 +42,8 @@ def _run_columns(run: dict, state: dict) -> dict:
 
 
 class RunService:
-    def __init__(self, db: Database, bus: EventBus, writer: RunWriter, dispatcher):
+    def __init__(self, db: Database, bus: EventBus, writer: RunWriter, dispatcher, run_ttl: int = 600):
+        self.run_ttl = run_ttl
         self.db = db
         self.bus = bus
         self.writer = writer
@@ -50,7 +51,7 @@ class RunService:
 
     async def _insert_run(self, conn, thread_id: str, req, extra_messages) -> dict:
         assistant = await assistant_store.get(conn, req.assistant_id)
-        run = new_run(thread_id, assistant, req)
+        run = new_run(thread_id, assistant, req, ttl=self.run_ttl)
         state = new_run_state(assistant, req)
         await message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
         await run_store.insert(conn, run, **_run_columns(run, state))
