@@ -4,7 +4,8 @@ Run: `python tests/scripted_upstream.py --port 9100` (or import `app`, a raw ASG
 Serves POST /v1/chat/completions (stream + non-stream, exact OpenAI chunk shape), GET /v1/models, GET /health.
 Script replies: POST /__script {"responses":[R,...], "model": optional} queues replies (per model, else global);
 R = {text, chunk_size, tool_calls, finish_reason, delay, first_delay, status+error, malformed, drop, hang, usage,
-repeat, echo}; POST /__default R sets the fallback reply; GET|DELETE /__requests; POST /__reset clears everything.
+repeat, echo, stamp}; POST /__default R sets the fallback reply; GET|DELETE /__requests; POST /__reset clears all.
+(`stamp`: true makes each content delta the wall-clock send time "%.6f " -- the bench measures relay delay with it.)
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ async def _stream(send, body, reply, model, watch, delay) -> None:
     tail_none = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null' if include_usage else b"") + b"}\n\n"
 
     events: list[bytes] = [head + b'{"role":"assistant","content":""}' + tail_none]
+    stamp = bool(reply.get("stamp"))
     for d in deltas:
         events.append(head + b'{"content":' + orjson.dumps(d) + b"}" + tail_none)
     for i, (call_id, name, args) in enumerate(calls):
@@ -317,9 +319,15 @@ async def _stream(send, body, reply, model, watch, delay) -> None:
         for i in range(0, len(events), batch):
             await send({"type": "http.response.body", "body": b"".join(events[i : i + batch]), "more_body": True})
     else:
+        content_at = b'"delta":{"content":"'
         for i, ev in enumerate(events):
             if i and await watch.sleep(delay):
                 return
+            if stamp and content_at in ev:
+                # Replace the delta's text by the send time (same length budget is irrelevant to clients).
+                start = ev.index(content_at) + len(content_at)
+                end = ev.index(b'"}', start)
+                ev = ev[:start] + b"%.6f " % time.time() + ev[end:]
             await send({"type": "http.response.body", "body": ev, "more_body": True})
     if drop is not None:
         raise _Dropped()
