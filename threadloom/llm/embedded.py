@@ -119,7 +119,9 @@ class EmbeddedBackend:
         if not os.path.isfile(self.model_path):
             raise EmbeddedModelUnavailable(f"model file not found: {self.model_path}")
         self._requested_window = context_window
-        self._n_threads = n_threads or os.cpu_count() or 1
+        # None: llama.cpp's default (half the cores), the same as llama_cpp.server's; the
+        # other half stays free for the event loop, the database and the HTTP clients.
+        self._n_threads = n_threads
         self._llama = None
         self._template = None
         self._bos_text = ""
@@ -216,16 +218,16 @@ class EmbeddedBackend:
         try:
             # The window is capped at the model's training context: beyond it a model
             # degrades. Reading that needs the file, so a vocabulary-only open comes first.
-            probe = Llama(self.model_path, vocab_only=True, verbose=False)
-            trained = probe._model.n_ctx_train()
+            probe = Llama(self.model_path, vocab_only=True, n_ctx=64, verbose=False)
+            meta = probe.metadata
             probe.close()
+            trained = int(meta.get(f"{meta.get('general.architecture')}.context_length", 0))
             n_ctx = min(self._requested_window, trained) if trained > 0 else self._requested_window
             llama = Llama(
                 self.model_path,
                 n_ctx=n_ctx,
                 n_batch=min(512, n_ctx),
                 n_threads=self._n_threads,
-                n_threads_batch=self._n_threads,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
