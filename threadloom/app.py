@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.auth import BearerKeyMiddleware
+from threadloom.api.beta_header import BetaHeaderMiddleware
 from threadloom.api.openai import router as openai_router
 from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
 from threadloom.api.responses import JSONResponse
@@ -76,7 +77,16 @@ def create_app(settings: Settings) -> FastAPI:
             await router.aclose()
             await db.dispose()
 
-    app = FastAPI(title="threadloom", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="threadloom",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # FastAPI's built-in OpenTelemetry wrapper costs every request even with no
+        # exporter configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     app.state.settings = settings
 
     @app.exception_handler(ApiError)
@@ -110,22 +120,12 @@ def create_app(settings: Settings) -> FastAPI:
             return error_response(500, "The server had an error while processing your request.", "server_error")
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
-    @app.middleware("http")
-    async def refuse_v1_beta(request: Request, call_next):
-        beta = request.headers.get("openai-beta")
-        if beta and "assistants=v1" in beta and _is_openai(request):
-            return error_response(
-                400,
-                "The v1 Assistants API is not supported; send the 'OpenAI-Beta: assistants=v2' header.",
-                code="invalid_beta",
-            )
-        return await call_next(request)
-
     @app.get("/healthz")
     @app.get("/v1/health")
     async def health():
         return JSONResponse({"status": "ok"})
 
     app.include_router(openai_router)
+    app.add_middleware(BetaHeaderMiddleware)
     app.add_middleware(BearerKeyMiddleware, keys=settings.api_keys)
     return app

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message
@@ -101,25 +101,34 @@ class RunExecutor:
     # -- claim ---------------------------------------------------------------
 
     async def _claim(self, run_id: str) -> tuple[dict, dict] | None:
-        loaded = await self.writer.load(run_id)
-        if loaded is None:
-            return None
-        run, state = loaded
-        if run["status"] != "queued":
-            return None
+        """queued -> in_progress, with this process as the run's owner: read and update in one
+        transaction, so of two executors only one gets the run."""
         now = int(time.time())
-        if run["expires_at"] and now >= run["expires_at"]:
+
+        def claim(conn):
+            row = conn.execute(
+                select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id).with_for_update()
+            ).first()
+            if row is None or row[0]["status"] != "queued":
+                return None
+            run, state = row
+            if run["expires_at"] and now >= run["expires_at"]:
+                return "expired"
+            started = dict(run, status="in_progress", started_at=now)
+            conn.execute(
+                update(tables.runs)
+                .where(tables.runs.c.id == run_id, tables.runs.c.status == "queued")
+                .values(body=started, status="in_progress", owner=self.owner, lease_until=now + LEASE_SECONDS)
+            )
+            return started, state
+
+        claimed = await self.writer.db.transact(claim)
+        if claimed == "expired":
             await end_stored_run(self.writer, run_id, "queued", "expired")
             return None
-        started = dict(run, status="in_progress", started_at=now)
-        try:
-            await self.writer.commit(
-                started, "queued", events=[("thread.run.in_progress", started)],
-                run_columns={"owner": self.owner, "lease_until": now + LEASE_SECONDS},
-            )
-        except StaleRun:
-            return None
-        return started, state
+        if claimed is not None:
+            self.writer.bus.publish(run_id, "thread.run.in_progress", claimed[0])
+        return claimed
 
     # -- one model turn ------------------------------------------------------
 
@@ -195,13 +204,17 @@ class RunExecutor:
 
     async def _history(self, thread_id: str) -> list[Unit]:
         m, s = tables.messages, tables.run_steps
-        async with self.writer.db.read() as conn:
-            messages = (await conn.execute(
+
+        def read(conn):
+            messages = conn.execute(
                 select(m.c.ordinal, m.c.body).where(m.c.thread_id == thread_id).order_by(m.c.seq)
-            )).all()
-            steps = (await conn.execute(
+            ).all()
+            steps = conn.execute(
                 select(s.c.ordinal, s.c.body).where(s.c.thread_id == thread_id).order_by(s.c.seq)
-            )).all()
+            ).all()
+            return messages, steps
+
+        messages, steps = await self.writer.db.query(read)
         units = [message_unit(o, b) for o, b in messages if b["status"] != "in_progress"]
         for ordinal, body in steps:
             if body["type"] == "tool_calls":

@@ -48,14 +48,15 @@ class RunWriter:
     ) -> None:
         """Write `run` (when expect_status is given, only if its stored status is that one),
         plus other objects, in one transaction; then publish `events` in order."""
-        async with self.db.write() as conn:
+        if expect_status is not None and expect_status != run["status"]:
+            check_transition(expect_status, run["status"])
+
+        def write(conn):
             if expect_status is not None:
-                if expect_status != run["status"]:
-                    check_transition(expect_status, run["status"])
                 values = {"body": run, "status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
                 if state is not None:
                     values["state"] = state
-                result = await conn.execute(
+                result = conn.execute(
                     update(tables.runs)
                     .where(tables.runs.c.id == run["id"], tables.runs.c.status == expect_status)
                     .values(**values)
@@ -63,18 +64,22 @@ class RunWriter:
                 if result.rowcount == 0:
                     raise StaleRun(run["id"])
             for store, body, columns in inserts:
-                await store.insert(conn, body, **columns)
+                store.insert(conn, body, **columns)
             for store, body in puts:
-                await store.put(conn, body)
+                store.put(conn, body)
+
+        await self.db.transact(write)
         for name, data in events:
             self.bus.publish(run["id"], name, data)
         if expect_status is not None and is_terminal(run["status"]):
             self.bus.end(run["id"])
 
     async def load(self, run_id: str) -> tuple[dict, dict] | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id))).first()
-        return (row[0], row[1]) if row else None
+        def read(conn):
+            row = conn.execute(select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id)).first()
+            return (row[0], row[1]) if row else None
+
+        return await self.db.query(read)
 
 
 def close_message(message: dict, text: str | None, run_status: str, now: int) -> dict:
@@ -132,17 +137,17 @@ async def end_stored_run(writer: RunWriter, run_id: str, expect_status: str, sta
     if run["status"] != expect_status:
         return None
     now = int(time.time())
-    async with writer.db.read() as conn:
-        steps = [
-            r[0] for r in (await conn.execute(
-                select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq)
-            )).all() if r[0]["status"] == "in_progress"
-        ]
-        messages = [
-            r[0] for r in (await conn.execute(
-                select(tables.messages.c.body).where(tables.messages.c.run_id == run_id).order_by(tables.messages.c.seq)
-            )).all() if r[0]["status"] == "in_progress"
-        ]
+
+    def open_parts(conn):
+        steps = conn.execute(
+            select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq)
+        ).scalars().all()
+        messages = conn.execute(
+            select(tables.messages.c.body).where(tables.messages.c.run_id == run_id).order_by(tables.messages.c.seq)
+        ).scalars().all()
+        return [b for b in steps if b["status"] == "in_progress"], [b for b in messages if b["status"] == "in_progress"]
+
+    steps, messages = await writer.db.query(open_parts)
     ended = end_run_body(run, state, status, now, last_error=last_error)
     puts = []
     events = []

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from threadloom.engine.run_writer import RunWriter, end_stored_run
 from threadloom.store import tables
@@ -41,8 +41,9 @@ class RunSweeper:
         """Queued runs nobody executes are dispatched again (the claim is conditional, so
         two processes cannot both run one)."""
         runs = tables.runs
-        async with self.writer.db.read() as conn:
-            queued = (await conn.execute(select(runs.c.id).where(runs.c.status == "queued"))).scalars().all()
+        queued = await self.writer.db.query(
+            lambda conn: conn.execute(select(runs.c.id).where(runs.c.status == "queued")).scalars().all()
+        )
         for run_id in queued:
             self.dispatcher.submit(run_id)
         await self.sweep()
@@ -59,26 +60,29 @@ class RunSweeper:
         now = int(time.time())
         runs = tables.runs
         if time.monotonic() - self._last_renewal > LEASE_SECONDS / 3:
-            async with self.writer.db.write() as conn:
-                await conn.execute(
-                    update(runs)
-                    .where(runs.c.owner == self.owner, runs.c.status.in_(("in_progress", "cancelling")))
-                    .values(lease_until=now + LEASE_SECONDS)
-                )
+            await self.writer.db.transact(lambda conn: conn.execute(
+                update(runs)
+                .where(runs.c.owner == self.owner, runs.c.status.in_(("in_progress", "cancelling")))
+                .values(lease_until=now + LEASE_SECONDS)
+            ))
             self._last_renewal = time.monotonic()
-        async with self.writer.db.read() as conn:
-            expired = (await conn.execute(
+
+        def due(conn):
+            expired = conn.execute(
                 select(runs.c.id, runs.c.status).where(
                     runs.c.status.in_(("queued", "requires_action")), runs.c.expires_at <= now)
-            )).all()
-            orphans = (await conn.execute(
+            ).all()
+            orphans = conn.execute(
                 select(runs.c.id, runs.c.status).where(
                     runs.c.status.in_(("in_progress", "cancelling")),
                     or_(runs.c.lease_until.is_(None), runs.c.lease_until < now),
                     # A run this process holds is alive whatever its lease says.
                     or_(runs.c.owner.is_(None), runs.c.owner != self.owner),
                 )
-            )).all()
+            ).all()
+            return expired, orphans
+
+        expired, orphans = await self.writer.db.query(due)
         for run_id, status in expired:
             await end_stored_run(self.writer, run_id, status, "expired")
         for run_id, status in orphans:

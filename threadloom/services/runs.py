@@ -49,12 +49,12 @@ class RunService:
         self.writer = writer
         self.dispatcher = dispatcher
 
-    async def _insert_run(self, conn, thread_id: str, req, extra_messages) -> dict:
-        assistant = await assistant_store.get(conn, req.assistant_id)
+    def _insert_run(self, conn, thread_id: str, req, extra_messages) -> tuple[dict, dict]:
+        assistant = assistant_store.get(conn, req.assistant_id)
         run = new_run(thread_id, assistant, req, ttl=self.run_ttl)
         state = new_run_state(assistant, req)
-        await message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
-        await run_store.insert(conn, run, **_run_columns(run, state))
+        message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
+        run_store.insert(conn, run, **_run_columns(run, state))
         return run
 
     def _announce(self, run: dict) -> None:
@@ -66,12 +66,15 @@ class RunService:
         check_metadata(req.metadata)
         for message in req.additional_messages or []:
             check_metadata(message.metadata, "additional_messages.metadata")
-        async with self.db.write() as conn:
-            await lock_thread(conn, thread_id)
-            active = await active_run_id(conn, thread_id)
+
+        def insert(conn):
+            lock_thread(conn, thread_id)
+            active = active_run_id(conn, thread_id)
             if active:
                 raise Conflict(f"Thread {thread_id} already has an active run {active}.")
-            run = await self._insert_run(conn, thread_id, req, req.additional_messages)
+            return self._insert_run(conn, thread_id, req, req.additional_messages)
+
+        run = await self.db.transact(insert)
         self._announce(run)
         return run
 
@@ -79,34 +82,38 @@ class RunService:
         check_metadata(req.metadata)
         thread_req = req.thread or CreateThreadRequest()
         check_metadata(thread_req.metadata, "thread.metadata")
-        async with self.db.write() as conn:
+
+        def insert(conn):
             # The assistant is checked first so a bad id leaves no thread behind.
-            await assistant_store.get(conn, req.assistant_id)
-            thread = await insert_thread(conn, thread_req)
-            run = await self._insert_run(conn, thread["id"], req, None)
+            assistant_store.get(conn, req.assistant_id)
+            thread = insert_thread(conn, thread_req)
+            return thread, self._insert_run(conn, thread["id"], req, None)
+
+        thread, run = await self.db.transact(insert)
         self.bus.publish(run["id"], "thread.created", thread)
         self._announce(run)
         return thread, run
 
-    async def _get(self, conn, thread_id: str, run_id: str) -> dict:
-        await thread_store.get(conn, thread_id)
-        return await run_store.get(conn, run_id, tables.runs.c.thread_id == thread_id)
+    @staticmethod
+    def _get(conn, thread_id: str, run_id: str) -> dict:
+        thread_store.get(conn, thread_id)
+        return run_store.get(conn, run_id, tables.runs.c.thread_id == thread_id)
 
     async def get(self, thread_id: str, run_id: str) -> dict:
-        async with self.db.read() as conn:
-            return await self._get(conn, thread_id, run_id)
+        return await self.db.query(lambda conn: self._get(conn, thread_id, run_id))
 
     async def list(self, thread_id: str, query: PageQuery) -> dict:
-        async with self.db.read() as conn:
-            await thread_store.get(conn, thread_id)
-            data, has_more = await run_store.page(conn, query, tables.runs.c.thread_id == thread_id)
+        def page(conn):
+            thread_store.get(conn, thread_id)
+            return run_store.page(conn, query, tables.runs.c.thread_id == thread_id)
+
+        data, has_more = await self.db.query(page)
         return page_wire(data, has_more)
 
     async def modify(self, thread_id: str, run_id: str, req: ModifyRunRequest) -> dict:
         metadata = check_metadata(req.metadata) or {}
         for _ in range(5):
-            async with self.db.read() as conn:
-                run = await self._get(conn, thread_id, run_id)
+            run = await self.get(thread_id, run_id)
             updated = dict(run, metadata=metadata)
             try:
                 await self.writer.commit(updated, run["status"])
@@ -117,8 +124,7 @@ class RunService:
 
     async def cancel(self, thread_id: str, run_id: str) -> dict:
         for _ in range(5):
-            async with self.db.read() as conn:
-                run = await self._get(conn, thread_id, run_id)
+            run = await self.get(thread_id, run_id)
             status = run["status"]
             if status in TERMINAL:
                 raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param=None)
@@ -137,12 +143,15 @@ class RunService:
         raise Conflict(f"Run {run_id} is changing too quickly to cancel; try again.")
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, req: SubmitToolOutputsRequest) -> dict:
-        async with self.db.read() as conn:
-            run = await self._get(conn, thread_id, run_id)
-            state = (await conn.execute(select(tables.runs.c.state).where(tables.runs.c.id == run_id))).scalar()
-            steps = (await conn.execute(
+        def read(conn):
+            run = self._get(conn, thread_id, run_id)
+            state = conn.execute(select(tables.runs.c.state).where(tables.runs.c.id == run_id)).scalar()
+            steps = conn.execute(
                 select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq.desc())
-            )).scalars().all()
+            ).scalars().all()
+            return run, state, steps
+
+        run, state, steps = await self.db.query(read)
         if run["status"] != "requires_action":
             raise InvalidRequest(f'Runs in status "{run["status"]}" do not accept tool outputs.')
         expected = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
@@ -174,22 +183,25 @@ class RunService:
                 events=[("thread.run.step.completed", done), ("thread.run.queued", queued)],
             )
         except StaleRun:
-            async with self.db.read() as conn:
-                current = await self._get(conn, thread_id, run_id)
+            current = await self.get(thread_id, run_id)
             raise InvalidRequest(f'Runs in status "{current["status"]}" do not accept tool outputs.') from None
         self.dispatcher.submit(run_id)
         return queued
 
     async def list_steps(self, thread_id: str, run_id: str, query: PageQuery) -> dict:
-        async with self.db.read() as conn:
-            await self._get(conn, thread_id, run_id)
-            data, has_more = await step_store.page(conn, query, tables.run_steps.c.run_id == run_id)
+        def page(conn):
+            self._get(conn, thread_id, run_id)
+            return step_store.page(conn, query, tables.run_steps.c.run_id == run_id)
+
+        data, has_more = await self.db.query(page)
         return page_wire(data, has_more)
 
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> dict:
-        async with self.db.read() as conn:
-            await self._get(conn, thread_id, run_id)
-            body = await step_store.find(conn, step_id, tables.run_steps.c.run_id == run_id)
+        def find(conn):
+            self._get(conn, thread_id, run_id)
+            return step_store.find(conn, step_id, tables.run_steps.c.run_id == run_id)
+
+        body = await self.db.query(find)
         if body is None:
             raise NotFound.of("run step", step_id)
         return body

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import delete
 
-from threadloom.domain.errors import Conflict
+from threadloom.domain.errors import Conflict, NotFound
 from threadloom.domain.message import CreateMessageRequest, ModifyMessageRequest, new_message
 from threadloom.domain.metadata import check_metadata
 from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, modify_thread, new_thread
@@ -33,11 +33,11 @@ def thread_messages(thread_id: str, requests: list[CreateMessageRequest] | None)
     return [new_message(thread_id, req, now=now) for req in requests or []]
 
 
-async def insert_thread(conn, req: CreateThreadRequest, thread_id: str | None = None, extra: dict | None = None) -> dict:
+def insert_thread(conn, req: CreateThreadRequest, thread_id: str | None = None, extra: dict | None = None) -> dict:
     """Insert a thread and its initial messages in the caller's transaction."""
     body = new_thread(req, thread_id)
-    await thread_store.insert(conn, body, updated_at=body["created_at"], extra=extra)
-    await message_store.insert_many(conn, [message_row(m) for m in thread_messages(body["id"], req.messages)])
+    thread_store.insert(conn, body, updated_at=body["created_at"], extra=extra)
+    message_store.insert_many(conn, [message_row(m) for m in thread_messages(body["id"], req.messages)])
     return body
 
 
@@ -49,25 +49,27 @@ class ThreadService:
         # Validate every message before writing anything.
         for message in req.messages or []:
             check_metadata(message.metadata, "messages.metadata")
-        async with self.db.write() as conn:
-            return await insert_thread(conn, req)
+        return await self.db.transact(lambda conn: insert_thread(conn, req))
 
     async def get(self, thread_id: str) -> dict:
-        async with self.db.read() as conn:
-            return await thread_store.get(conn, thread_id)
+        return await self.db.query(lambda conn: thread_store.get(conn, thread_id))
 
     async def modify(self, thread_id: str, req: ModifyThreadRequest) -> dict:
-        async with self.db.write() as conn:
-            body = modify_thread(await thread_store.get(conn, thread_id), req)
-            await thread_store.put(conn, body, updated_at=int(time.time()))
-        return body
+        def change(conn):
+            body = modify_thread(thread_store.get(conn, thread_id), req)
+            thread_store.put(conn, body, updated_at=int(time.time()))
+            return body
+
+        return await self.db.transact(change)
 
     async def delete(self, thread_id: str) -> dict:
-        async with self.db.write() as conn:
-            await thread_store.get(conn, thread_id)
+        def remove(conn):
+            thread_store.get(conn, thread_id)
             for table in (tables.run_steps, tables.runs, tables.messages):
-                await conn.execute(delete(table).where(table.c.thread_id == thread_id))
-            await thread_store.delete(conn, thread_id)
+                conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            thread_store.delete(conn, thread_id)
+
+        await self.db.transact(remove)
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}
 
 
@@ -77,41 +79,53 @@ class MessageService:
 
     async def create(self, thread_id: str, req: CreateMessageRequest) -> dict:
         check_metadata(req.metadata)
-        async with self.db.write() as conn:
-            await lock_thread(conn, thread_id)
-            run_id = await active_run_id(conn, thread_id)
+
+        def add(conn):
+            lock_thread(conn, thread_id)
+            run_id = active_run_id(conn, thread_id)
             if run_id:
                 raise Conflict(f"Can't add messages to {thread_id} while a run {run_id} is active.")
             body = new_message(thread_id, req)
-            await message_store.insert(conn, body, thread_id=thread_id, run_id=None, ordinal=time.time_ns())
-        return body
+            message_store.insert(conn, body, thread_id=thread_id, run_id=None, ordinal=time.time_ns())
+            return body
+
+        return await self.db.transact(add)
 
     async def get(self, thread_id: str, message_id: str) -> dict:
-        async with self.db.read() as conn:
-            await thread_store.get(conn, thread_id)
-            return await message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id)
+        def find(conn):
+            thread_store.get(conn, thread_id)
+            return message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id)
+
+        return await self.db.query(find)
 
     async def modify(self, thread_id: str, message_id: str, req: ModifyMessageRequest) -> dict:
-        async with self.db.write() as conn:
-            await thread_store.get(conn, thread_id)
-            body = dict(await message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id))
+        def change(conn):
+            thread_store.get(conn, thread_id)
+            body = dict(message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id))
             if "metadata" in req.model_fields_set:
                 body["metadata"] = check_metadata(req.metadata) or {}
-            await message_store.put(conn, body)
-        return body
+            message_store.put(conn, body)
+            return body
+
+        return await self.db.transact(change)
 
     async def delete(self, thread_id: str, message_id: str) -> dict:
-        async with self.db.write() as conn:
-            await thread_store.get(conn, thread_id)
-            if not await message_store.delete(conn, message_id, tables.messages.c.thread_id == thread_id):
-                await message_store.get(conn, message_id)
+        def remove(conn):
+            thread_store.get(conn, thread_id)
+            if not message_store.delete(conn, message_id, tables.messages.c.thread_id == thread_id):
+                raise NotFound.of("message", message_id)
+
+        await self.db.transact(remove)
         return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
 
     async def list(self, thread_id: str, query: PageQuery, run_id: str | None = None) -> dict:
         scope = [tables.messages.c.thread_id == thread_id]
         if run_id:
             scope.append(tables.messages.c.run_id == run_id)
-        async with self.db.read() as conn:
-            await thread_store.get(conn, thread_id)
-            data, has_more = await message_store.page(conn, query, *scope)
+
+        def page(conn):
+            thread_store.get(conn, thread_id)
+            return message_store.page(conn, query, *scope)
+
+        data, has_more = await self.db.query(page)
         return page_wire(data, has_more)

@@ -1,4 +1,5 @@
-"""Reading and writing objects kept as a wire body plus query columns.
+"""Reading and writing objects kept as a wire body plus query columns (plain functions of a
+Connection, run inside `Database.transact` or `Database.query`).
 
 One `ObjectStore` per table; every method takes the connection of the caller's
 transaction so a service can change several objects atomically.
@@ -7,7 +8,7 @@ transaction so a service can change several objects atomically.
 from __future__ import annotations
 
 from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from threadloom.domain.errors import NotFound
 from threadloom.store import tables
@@ -19,33 +20,33 @@ class ObjectStore:
         self.table = table
         self.kind = kind  # as named in "No <kind> found with id '...'."
 
-    async def find(self, conn: AsyncConnection, object_id: str, *scope) -> dict | None:
+    def find(self, conn: Connection, object_id: str, *scope) -> dict | None:
         stmt = select(self.table.c.body).where(self.table.c.id == object_id, *scope)
-        return (await conn.execute(stmt)).scalar()
+        return (conn.execute(stmt)).scalar()
 
-    async def get(self, conn: AsyncConnection, object_id: str, *scope) -> dict:
-        body = await self.find(conn, object_id, *scope)
+    def get(self, conn: Connection, object_id: str, *scope) -> dict:
+        body = self.find(conn, object_id, *scope)
         if body is None:
             raise NotFound.of(self.kind, object_id)
         return body
 
-    async def insert(self, conn: AsyncConnection, body: dict, **columns) -> None:
-        await conn.execute(insert(self.table).values(id=body["id"], created_at=body["created_at"], body=body, **columns))
+    def insert(self, conn: Connection, body: dict, **columns) -> None:
+        conn.execute(insert(self.table).values(id=body["id"], created_at=body["created_at"], body=body, **columns))
 
-    async def insert_many(self, conn: AsyncConnection, rows: list[dict]) -> None:
+    def insert_many(self, conn: Connection, rows: list[dict]) -> None:
         """rows: column dicts, each with id, created_at, body."""
         if rows:
-            await conn.execute(insert(self.table), rows)
+            conn.execute(insert(self.table), rows)
 
-    async def put(self, conn: AsyncConnection, body: dict, **columns) -> None:
-        await conn.execute(update(self.table).where(self.table.c.id == body["id"]).values(body=body, **columns))
+    def put(self, conn: Connection, body: dict, **columns) -> None:
+        conn.execute(update(self.table).where(self.table.c.id == body["id"]).values(body=body, **columns))
 
-    async def delete(self, conn: AsyncConnection, object_id: str, *scope) -> bool:
-        result = await conn.execute(delete(self.table).where(self.table.c.id == object_id, *scope))
+    def delete(self, conn: Connection, object_id: str, *scope) -> bool:
+        result = conn.execute(delete(self.table).where(self.table.c.id == object_id, *scope))
         return result.rowcount > 0
 
-    async def page(self, conn: AsyncConnection, query: PageQuery, *scope) -> tuple[list[dict], bool]:
-        return await fetch_page(conn, self.table, list(scope), query)
+    def page(self, conn: Connection, query: PageQuery, *scope) -> tuple[list[dict], bool]:
+        return fetch_page(conn, self.table, list(scope), query)
 
 
 assistant_store = ObjectStore(tables.assistants, "assistant")

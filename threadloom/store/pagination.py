@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from threadloom.domain.errors import InvalidRequest
 
@@ -29,8 +29,8 @@ def page_wire(data: list[dict], has_more: bool) -> dict:
     }
 
 
-async def _cursor_seq(conn: AsyncConnection, table: Table, scope: list, cursor: str, param: str) -> int:
-    seq = (await conn.execute(select(table.c.seq).where(table.c.id == cursor, *scope))).scalar()
+def _cursor_seq(conn: Connection, table: Table, scope: list, cursor: str, param: str) -> int:
+    seq = (conn.execute(select(table.c.seq).where(table.c.id == cursor, *scope))).scalar()
     if seq is None:
         raise InvalidRequest(
             f"Invalid '{param}': no object with id '{cursor}' in this list.", param=param, code="invalid_value"
@@ -38,7 +38,7 @@ async def _cursor_seq(conn: AsyncConnection, table: Table, scope: list, cursor: 
     return seq
 
 
-async def fetch_page(conn: AsyncConnection, table: Table, scope: list, query: PageQuery) -> tuple[list[dict], bool]:
+def fetch_page(conn: Connection, table: Table, scope: list, query: PageQuery) -> tuple[list[dict], bool]:
     """Bodies of one page and whether more lie beyond it in the direction of travel.
 
     `after=X`: items strictly after X in the requested order. `before=X`: the `limit` items
@@ -47,17 +47,17 @@ async def fetch_page(conn: AsyncConnection, table: Table, scope: list, query: Pa
     where = list(scope)
     desc = query.order == "desc"
     if query.after:
-        seq = await _cursor_seq(conn, table, scope, query.after, "after")
+        seq = _cursor_seq(conn, table, scope, query.after, "after")
         where.append(table.c.seq < seq if desc else table.c.seq > seq)
     if query.before:
-        seq = await _cursor_seq(conn, table, scope, query.before, "before")
+        seq = _cursor_seq(conn, table, scope, query.before, "before")
         where.append(table.c.seq > seq if desc else table.c.seq < seq)
     # With only `before`, walk away from X (towards the list's start) and flip back.
     backwards = bool(query.before) and not query.after
     ascending = desc == backwards
     order = table.c.seq.asc() if ascending else table.c.seq.desc()
     stmt = select(table.c.body).where(*where).order_by(order).limit(query.limit + 1)
-    rows = [row[0] for row in (await conn.execute(stmt)).all()]
+    rows = [row[0] for row in (conn.execute(stmt)).all()]
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:

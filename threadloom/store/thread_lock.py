@@ -4,26 +4,26 @@ section. SQLite already has one writer at a time; on PostgreSQL the thread row i
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from threadloom.domain.errors import NotFound
 from threadloom.domain.run_status import ACTIVE
 from threadloom.store import tables
 
 
-async def lock_thread(conn: AsyncConnection, thread_id: str) -> dict:
+def lock_thread(conn: Connection, thread_id: str) -> dict:
     """The thread's body, with its row locked until the transaction ends."""
     stmt = select(tables.threads.c.body).where(tables.threads.c.id == thread_id).with_for_update()
-    body = (await conn.execute(stmt)).scalar()
+    body = (conn.execute(stmt)).scalar()
     if body is None:
         raise NotFound.of("thread", thread_id)
     return body
 
 
-async def active_run_id(conn: AsyncConnection, thread_id: str) -> str | None:
+def active_run_id(conn: Connection, thread_id: str) -> str | None:
     stmt = (
         select(tables.runs.c.id)
         .where(tables.runs.c.thread_id == thread_id, tables.runs.c.status.in_(ACTIVE))
         .limit(1)
     )
-    return (await conn.execute(stmt)).scalar()
+    return (conn.execute(stmt)).scalar()
