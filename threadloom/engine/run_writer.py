@@ -13,7 +13,7 @@ from threadloom.domain.run_status import check_transition, is_terminal
 from threadloom.runtime.events import EventBus
 from threadloom.store import tables
 from threadloom.store.database import Database
-from threadloom.store.objects import ObjectStore, message_store, step_store
+from threadloom.store.objects import ObjectStore, message_store, run_store, step_store
 
 # The reason an in-progress assistant message becomes incomplete, by how its run ended.
 MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired", "failed": "run_failed", "incomplete": "max_tokens"}
@@ -53,14 +53,11 @@ class RunWriter:
 
         def write(conn):
             if expect_status is not None:
-                values = {"body": run, "status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
+                values = {"status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
                 if state is not None:
                     values["state"] = state
-                result = conn.execute(
-                    update(tables.runs)
-                    .where(tables.runs.c.id == run["id"], tables.runs.c.status == expect_status)
-                    .values(**values)
-                )
+                stmt = run_store.put_statement(tuple(values), where_status=True)
+                result = conn.execute(stmt, {"_id": run["id"], "_status": expect_status, "body": run, **values})
                 if result.rowcount == 0:
                     raise StaleRun(run["id"])
             for store, body, columns in inserts:

@@ -99,8 +99,10 @@ class OpenAICompatBackend:
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                # Read on to the end of the body rather than break: a response closed
+                # early takes its connection out of the keep-alive pool.
                 saw_done = True
-                break
+                continue
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:

@@ -44,6 +44,7 @@ class _RunLog:
 class EventBus:
     def __init__(self) -> None:
         self._logs: dict[str, _RunLog] = {}
+        self._collected_at = 0.0
 
     def _log(self, run_id: str) -> _RunLog:
         log = self._logs.get(run_id)
@@ -76,8 +77,9 @@ class EventBus:
 
     def _collect(self) -> None:
         now = time.monotonic()
-        if len(self._logs) < 64:
+        if now - self._collected_at < 5.0:
             return
+        self._collected_at = now
         stale = [rid for rid, log in self._logs.items() if log.ended_at and now - log.ended_at > KEEP_FINISHED_SECONDS]
         for rid in stale:
             del self._logs[rid]
@@ -98,3 +100,19 @@ class EventBus:
                 await asyncio.wait_for(log.changed.wait(), idle)
             except TimeoutError:
                 yield None
+
+    async def read_batches(self, run_id: str, start: int = 0, idle: float | None = None) -> AsyncIterator[list[RunEvent]]:
+        """Like `read`, but everything already published comes as one list: a stream can
+        write it to the socket in one go. An empty list means `idle` quiet seconds."""
+        log = self._log(run_id)
+        index = start
+        while True:
+            if index < len(log.events):
+                batch = log.events[index:]
+                index += len(batch)
+                yield batch
+                continue
+            try:
+                await asyncio.wait_for(log.changed.wait(), idle)
+            except TimeoutError:
+                yield []

@@ -7,8 +7,7 @@ transaction so a service can change several objects atomically.
 
 from __future__ import annotations
 
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from threadloom.domain.errors import NotFound
 from threadloom.store import tables
@@ -16,13 +15,21 @@ from threadloom.store.pagination import PageQuery, fetch_page
 
 
 class ObjectStore:
+    """Hot statements are built once with bind parameters: building a SQLAlchemy
+    statement per call cost more than executing it."""
+
     def __init__(self, table: Table, kind: str):
         self.table = table
         self.kind = kind  # as named in "No <kind> found with id '...'."
+        self._find = select(table.c.body).where(table.c.id == bindparam("_id"))
+        self._insert = insert(table)
+        self._puts: dict[tuple, object] = {}
 
     def find(self, conn: Connection, object_id: str, *scope) -> dict | None:
+        if not scope:
+            return conn.execute(self._find, {"_id": object_id}).scalar()
         stmt = select(self.table.c.body).where(self.table.c.id == object_id, *scope)
-        return (conn.execute(stmt)).scalar()
+        return conn.execute(stmt).scalar()
 
     def get(self, conn: Connection, object_id: str, *scope) -> dict:
         body = self.find(conn, object_id, *scope)
@@ -31,7 +38,7 @@ class ObjectStore:
         return body
 
     def insert(self, conn: Connection, body: dict, **columns) -> None:
-        conn.execute(insert(self.table).values(id=body["id"], created_at=body["created_at"], body=body, **columns))
+        conn.execute(self._insert, {"id": body["id"], "created_at": body["created_at"], "body": body, **columns})
 
     def insert_many(self, conn: Connection, rows: list[dict]) -> None:
         """rows: column dicts, each with id, created_at, body."""
@@ -39,7 +46,19 @@ class ObjectStore:
             conn.execute(insert(self.table), rows)
 
     def put(self, conn: Connection, body: dict, **columns) -> None:
-        conn.execute(update(self.table).where(self.table.c.id == body["id"]).values(body=body, **columns))
+        conn.execute(self.put_statement(tuple(columns)), {"_id": body["id"], "body": body, **columns})
+
+    def put_statement(self, columns: tuple[str, ...], where_status: bool = False):
+        """UPDATE ... SET body (+ columns) WHERE id (+ status), built once per column set."""
+        key = (columns, where_status)
+        stmt = self._puts.get(key)
+        if stmt is None:
+            where = [self.table.c.id == bindparam("_id")]
+            if where_status:
+                where.append(self.table.c.status == bindparam("_status"))
+            values = {"body": bindparam("body"), **{c: bindparam(c) for c in columns}}
+            stmt = self._puts[key] = update(self.table).where(*where).values(**values)
+        return stmt
 
     def delete(self, conn: Connection, object_id: str, *scope) -> bool:
         result = conn.execute(delete(self.table).where(self.table.c.id == object_id, *scope))

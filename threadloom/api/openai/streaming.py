@@ -25,14 +25,18 @@ KEEPALIVE_SECONDS = 15.0
 
 
 async def run_event_frames(bus: EventBus, run_id: str, start: int) -> AsyncIterator[bytes]:
-    async for event in bus.read(run_id, start, idle=KEEPALIVE_SECONDS):
-        if event is None:
+    async for batch in bus.read_batches(run_id, start, idle=KEEPALIVE_SECONDS):
+        if not batch:
             yield KEEPALIVE_FRAME
             continue
-        yield event.sse_frame()
-        if event.name in END_EVENTS:
-            break
-    yield DONE_FRAME
+        frames = []
+        for event in batch:
+            frames.append(event.sse_frame())
+            if event.name in END_EVENTS:
+                frames.append(DONE_FRAME)
+                yield b"".join(frames)
+                return
+        yield b"".join(frames)
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
