@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from threadloom.api.openai import assistants, messages, runs, threads
+from threadloom.api.openai import assistants, messages, models, runs, threads
 
 router = APIRouter(prefix="/v1")
 # runs before threads: /threads/runs must not be taken for a thread id.
-for module in (assistants, runs, threads, messages):
+for module in (assistants, runs, threads, messages, models):
     router.include_router(module.router)
