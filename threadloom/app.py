@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import uuid
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
 from threadloom.llm.routing import ModelRouter
+from threadloom.llm.tokenizer import count_o200k
 from threadloom.runtime.dispatcher import LocalDispatcher
 from threadloom.runtime.events import EventBus
 from threadloom.runtime.sweeper import RunSweeper
@@ -69,6 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
             router=router,
         )
         await sweeper.start()
+        if any(r.backend == "openai_compat" for r in settings.routes):
+            # The tokenizer's tables take about a second to load: not on the first run's time.
+            asyncio.get_running_loop().run_in_executor(None, count_o200k, "warm up")
         try:
             yield
         finally:
