@@ -1,12 +1,25 @@
-"""Object ids: a type prefix and 24 random base62 characters, as OpenAI's look."""
+"""Object ids: a type prefix and 24 random base62 characters, as OpenAI's look.
 
-import secrets
+Randomness comes from os.urandom in 4 KiB draws: one system call per couple of hundred
+ids rather than one per id (five ids per run)."""
+
+import os
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_BYTES = 18  # 144 bits: more than the 143 bits 24 base62 characters can hold
+_pool = b""
+
+
+def _random_int() -> int:
+    global _pool
+    if len(_pool) < _ID_BYTES:
+        _pool = os.urandom(4096)
+    chunk, _pool = _pool[:_ID_BYTES], _pool[_ID_BYTES:]
+    return int.from_bytes(chunk, "big")
 
 
 def new_id(prefix: str) -> str:
-    raw = int.from_bytes(secrets.token_bytes(18), "big")
+    raw = _random_int()
     chars = []
     for _ in range(24):
         raw, rem = divmod(raw, 62)

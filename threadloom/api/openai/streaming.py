@@ -4,7 +4,10 @@ connections open."""
 
 from __future__ import annotations
 
+import logging
 from typing import AsyncIterator
+
+import orjson
 
 from starlette.responses import StreamingResponse
 
@@ -22,21 +25,32 @@ END_EVENTS = frozenset({
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 KEEPALIVE_SECONDS = 15.0
+_ERROR = {"message": "The event stream failed; the run goes on: retrieve it to follow it.",
+          "type": "server_error", "param": None, "code": "stream_error"}
+ERROR_FRAME = b"event: error\ndata: " + orjson.dumps({"error": _ERROR, **_ERROR}) + b"\n\n"
+
+log = logging.getLogger("threadloom.api")
 
 
 async def run_event_frames(bus: EventBus, run_id: str, start: int) -> AsyncIterator[bytes]:
-    async for batch in bus.read_batches(run_id, start, idle=KEEPALIVE_SECONDS):
-        if not batch:
-            yield KEEPALIVE_FRAME
-            continue
-        frames = []
-        for event in batch:
-            frames.append(event.sse_frame())
-            if event.name in END_EVENTS:
-                frames.append(DONE_FRAME)
-                yield b"".join(frames)
-                return
-        yield b"".join(frames)
+    try:
+        async for batch in bus.read_batches(run_id, start, idle=KEEPALIVE_SECONDS):
+            if not batch:
+                yield KEEPALIVE_FRAME
+                continue
+            frames = []
+            for event in batch:
+                frames.append(event.sse_frame())
+                if event.name in END_EVENTS:
+                    frames.append(DONE_FRAME)
+                    yield b"".join(frames)
+                    return
+            yield b"".join(frames)
+    except Exception:
+        # A fault of the stream itself (not of the run, which reports its own failure as
+        # thread.run.failed): the SDK raises APIError on an `error` event with an "error" key.
+        log.exception("stream of run %s broke", run_id)
+        yield ERROR_FRAME + DONE_FRAME
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
