@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message
@@ -31,8 +31,37 @@ from threadloom.store.objects import message_store, step_store
 
 log = logging.getLogger("threadloom.engine")
 
-LEASE_SECONDS = 30
+# How long a claimed run stays this process's without renewal (the sweeper renews it
+# every LEASE_SECONDS / 3). A run whose process died is failed once it lapses: keep it short.
+LEASE_SECONDS = 6
 DEFAULT_COMPLETION_RESERVE = 1024
+
+_runs, _messages, _steps = tables.runs, tables.messages, tables.run_steps
+_SELECT_RUN = select(_runs.c.body, _runs.c.state).where(_runs.c.id == bindparam("run_id")).with_for_update()
+_START_RUN = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("run_id"), _runs.c.status == "queued")
+    .values(body=bindparam("body"), status="in_progress", owner=bindparam("owner"), lease_until=bindparam("lease_until"))
+)
+_THREAD_MESSAGES = (
+    select(_messages.c.ordinal, _messages.c.body).where(_messages.c.thread_id == bindparam("thread_id")).order_by(_messages.c.seq)
+)
+_THREAD_STEPS = (
+    select(_steps.c.ordinal, _steps.c.body).where(_steps.c.thread_id == bindparam("thread_id")).order_by(_steps.c.seq)
+)
+
+
+def _read_history(conn, thread_id: str) -> list[Unit]:
+    """The thread as units the context builder keeps or drops whole: finished messages,
+    and tool-call steps whose outputs are all in."""
+    params = {"thread_id": thread_id}
+    units = [message_unit(o, b) for o, b in conn.execute(_THREAD_MESSAGES, params) if b["status"] != "in_progress"]
+    for ordinal, body in conn.execute(_THREAD_STEPS, params):
+        if body["type"] == "tool_calls":
+            unit = tool_step_unit(ordinal, body)
+            if unit is not None:
+                units.append(unit)
+    return units
 
 
 @dataclass
@@ -56,6 +85,7 @@ class Turn:
     finish: str | None = None
     prompt_estimate: int = 0
     count: object = None
+    history: list[Unit] = field(default_factory=list)
 
 
 class CancelRequested(Exception):
@@ -72,7 +102,8 @@ class RunExecutor:
         claimed = await self._claim(run_id)
         if claimed is None:
             return
-        turn = Turn(*claimed)
+        run, state, history = claimed
+        turn = Turn(run, state, history=history)
         deadline = turn.run["expires_at"]
         try:
             remaining = deadline - time.time() if deadline else None
@@ -100,27 +131,24 @@ class RunExecutor:
 
     # -- claim ---------------------------------------------------------------
 
-    async def _claim(self, run_id: str) -> tuple[dict, dict] | None:
+    async def _claim(self, run_id: str) -> tuple[dict, dict, list[Unit]] | None:
         """queued -> in_progress, with this process as the run's owner: read and update in one
-        transaction, so of two executors only one gets the run."""
+        transaction, so of two executors only one gets the run. The thread's history is
+        read in the same transaction."""
         now = int(time.time())
 
         def claim(conn):
-            row = conn.execute(
-                select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id).with_for_update()
-            ).first()
+            row = conn.execute(_SELECT_RUN, {"run_id": run_id}).first()
             if row is None or row[0]["status"] != "queued":
                 return None
             run, state = row
             if run["expires_at"] and now >= run["expires_at"]:
                 return "expired"
             started = dict(run, status="in_progress", started_at=now)
-            conn.execute(
-                update(tables.runs)
-                .where(tables.runs.c.id == run_id, tables.runs.c.status == "queued")
-                .values(body=started, status="in_progress", owner=self.owner, lease_until=now + LEASE_SECONDS)
-            )
-            return started, state
+            conn.execute(_START_RUN, {
+                "run_id": run_id, "body": started, "owner": self.owner, "lease_until": now + LEASE_SECONDS,
+            })
+            return started, state, _read_history(conn, run["thread_id"])
 
         claimed = await self.writer.db.transact(claim)
         if claimed == "expired":
@@ -167,7 +195,7 @@ class RunExecutor:
 
     async def _request(self, turn: Turn, backend, model_name: str, completion_left: int | None) -> ChatRequest:
         run, state = turn.run, turn.state
-        units = await self._history(run["thread_id"])
+        units = turn.history
         function_tools = [t for t in run["tools"] if t["type"] == "function"]
         window_budget = None
         if backend.context_window:
@@ -201,27 +229,6 @@ class RunExecutor:
             top_p=run["top_p"],
             max_tokens=completion_left,
         )
-
-    async def _history(self, thread_id: str) -> list[Unit]:
-        m, s = tables.messages, tables.run_steps
-
-        def read(conn):
-            messages = conn.execute(
-                select(m.c.ordinal, m.c.body).where(m.c.thread_id == thread_id).order_by(m.c.seq)
-            ).all()
-            steps = conn.execute(
-                select(s.c.ordinal, s.c.body).where(s.c.thread_id == thread_id).order_by(s.c.seq)
-            ).all()
-            return messages, steps
-
-        messages, steps = await self.writer.db.query(read)
-        units = [message_unit(o, b) for o, b in messages if b["status"] != "in_progress"]
-        for ordinal, body in steps:
-            if body["type"] == "tool_calls":
-                unit = tool_step_unit(ordinal, body)
-                if unit is not None:
-                    units.append(unit)
-        return units
 
     # -- streaming into messages and steps ------------------------------------
 

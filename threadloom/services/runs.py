@@ -49,8 +49,9 @@ class RunService:
         self.writer = writer
         self.dispatcher = dispatcher
 
-    def _insert_run(self, conn, thread_id: str, req, extra_messages) -> tuple[dict, dict]:
-        assistant = assistant_store.get(conn, req.assistant_id)
+    def _insert_run(self, conn, thread_id: str, req, extra_messages, assistant: dict | None = None) -> dict:
+        if assistant is None:
+            assistant = assistant_store.get(conn, req.assistant_id)
         run = new_run(thread_id, assistant, req, ttl=self.run_ttl)
         state = new_run_state(assistant, req)
         message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
@@ -84,10 +85,10 @@ class RunService:
         check_metadata(thread_req.metadata, "thread.metadata")
 
         def insert(conn):
-            # The assistant is checked first so a bad id leaves no thread behind.
-            assistant_store.get(conn, req.assistant_id)
+            # The assistant is read first so a bad id leaves no thread behind.
+            assistant = assistant_store.get(conn, req.assistant_id)
             thread = insert_thread(conn, thread_req)
-            return thread, self._insert_run(conn, thread["id"], req, None)
+            return thread, self._insert_run(conn, thread["id"], req, None, assistant)
 
         thread, run = await self.db.transact(insert)
         self.bus.publish(run["id"], "thread.created", thread)
