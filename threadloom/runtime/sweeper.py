@@ -10,12 +10,12 @@ import time
 
 from sqlalchemy import or_, select, update
 
+from threadloom.engine.executor import LEASE_SECONDS
 from threadloom.engine.run_writer import RunWriter, end_stored_run
 from threadloom.store import tables
 
 log = logging.getLogger("threadloom.runtime")
 
-LEASE_SECONDS = 30
 ORPHAN_ERROR = {"code": "server_error", "message": "The server executing this run stopped before it finished."}
 
 
