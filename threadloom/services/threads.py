@@ -47,8 +47,8 @@ class ThreadService:
 
     async def create(self, req: CreateThreadRequest) -> dict:
         # Validate every message before writing anything.
-        for message in req.messages or []:
-            check_metadata(message.metadata, "messages.metadata")
+        for i, message in enumerate(req.messages or []):
+            check_metadata(message.metadata, f"messages[{i}].metadata")
         return await self.db.transact(lambda conn: insert_thread(conn, req))
 
     async def get(self, thread_id: str) -> dict:
@@ -81,6 +81,8 @@ class MessageService:
         check_metadata(req.metadata)
 
         def add(conn):
+            if "\x00" in thread_id:  # no thread id holds NUL; PostgreSQL refuses it as a parameter
+                raise NotFound.of("thread", thread_id)
             lock_thread(conn, thread_id)
             run_id = active_run_id(conn, thread_id)
             if run_id:
@@ -125,6 +127,8 @@ class MessageService:
 
         def page(conn):
             thread_store.get(conn, thread_id)
+            if run_id and "\x00" in run_id:
+                return [], False  # no such run (and PostgreSQL refuses NUL as a parameter)
             return message_store.page(conn, query, *scope)
 
         data, has_more = await self.db.query(page)

@@ -26,6 +26,8 @@ class ObjectStore:
         self._puts: dict[tuple, object] = {}
 
     def find(self, conn: Connection, object_id: str, *scope) -> dict | None:
+        if "\x00" in object_id:
+            return None  # no stored id holds NUL, and PostgreSQL refuses it as a parameter
         if not scope:
             return conn.execute(self._find, {"_id": object_id}).scalar()
         stmt = select(self.table.c.body).where(self.table.c.id == object_id, *scope)
@@ -61,6 +63,8 @@ class ObjectStore:
         return stmt
 
     def delete(self, conn: Connection, object_id: str, *scope) -> bool:
+        if "\x00" in object_id:
+            return False
         result = conn.execute(delete(self.table).where(self.table.c.id == object_id, *scope))
         return result.rowcount > 0
 

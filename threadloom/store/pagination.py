@@ -30,7 +30,7 @@ def page_wire(data: list[dict], has_more: bool) -> dict:
 
 
 def _cursor_seq(conn: Connection, table: Table, scope: list, cursor: str, param: str) -> int:
-    seq = (conn.execute(select(table.c.seq).where(table.c.id == cursor, *scope))).scalar()
+    seq = None if "\x00" in cursor else conn.execute(select(table.c.seq).where(table.c.id == cursor, *scope)).scalar()
     if seq is None:
         raise InvalidRequest(
             f"Invalid '{param}': no object with id '{cursor}' in this list.", param=param, code="invalid_value"

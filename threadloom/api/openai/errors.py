@@ -32,7 +32,8 @@ def api_error_response(exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.type, exc.param, exc.code)
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
+    """How the hosted API names a JSON value's type in its messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -55,6 +56,12 @@ def _number(value):
 
 
 _UNION_TAGS = {"function", "code_interpreter", "file_search", "text", "image_file", "image_url", "json_object", "json_schema"}
+_SCALAR_LABELS = ("str", "int", "float", "bool", "dict", "list", "none")
+
+
+def _is_union_label(part) -> bool:
+    """A union member label pydantic puts into a location ('str', 'list[...]', 'tagged-union[...]')."""
+    return isinstance(part, str) and ("[" in part or part in _SCALAR_LABELS)
 
 
 def param_from_loc(loc: tuple) -> str:
@@ -70,21 +77,30 @@ def param_from_loc(loc: tuple) -> str:
         prev = parts[i - 1] if i else None
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool", "dict", "list", "none")):
+        elif _is_union_label(part):
             pass  # a union member label
-        elif isinstance(prev, int) and part in _UNION_TAGS and i + 1 < len(parts):
-            pass  # a discriminated union's tag
+        elif (isinstance(prev, int) or _is_union_label(prev)) and part in _UNION_TAGS and i + 1 < len(parts):
+            pass  # a discriminated union's tag (after a list index or a union member label)
         else:
             out += ("." if out else "") + str(part)
         i += 1
     return out
 
 
+def _branch_mismatch(err: dict) -> bool:
+    """A union branch refused the value for its type alone (another branch may explain more)."""
+    loc = err["loc"]
+    return bool(loc) and _is_union_label(loc[-1]) and (err["type"] in _TYPE_NAMES or err["type"] == "literal_error")
+
+
 def validation_error(exc: ValidationError) -> InvalidRequest:
     """The first failure, in the hosted API's wording."""
     errors = exc.errors(include_url=False)
-    # Prefer a failure that is not an artefact of trying each branch of a union.
-    err = next((e for e in errors if e["type"] != "literal_error"), errors[0])
+    # Prefer a failure that is not an artefact of trying each branch of a union: for
+    # `content: []` the list branch's "empty array", not the string branch's "expected a
+    # string".
+    real = [e for e in errors if not _branch_mismatch(e)] or errors
+    err = next((e for e in real if e["type"] != "literal_error"), real[0])
     param = param_from_loc(err["loc"])
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -145,7 +161,15 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
             param=param,
             code="invalid_value",
         )
-    if kind in ("literal_error", "enum", "union_tag_invalid"):
+    if kind == "union_tag_invalid":
+        tag = ctx.get("discriminator", "type").strip("'")
+        param = f"{param}.{tag}" if param else tag
+        return InvalidRequest(
+            f"Invalid value: '{ctx.get('tag')}'. Supported values are: {ctx.get('expected_tags')}.",
+            param=param,
+            code="invalid_value",
+        )
+    if kind in ("literal_error", "enum"):
         expected = ctx.get("expected") or ctx.get("expected_tags") or ""
         return InvalidRequest(
             f"Invalid value: '{value if not isinstance(value, dict) else value.get(ctx.get('discriminator', 'type').strip(chr(39)))}'. "
@@ -159,7 +183,7 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
     if kind in _TYPE_NAMES:
         return InvalidRequest(
-            f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}, but got {_json_type(value)} instead.",
+            f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}, but got {json_type(value)} instead.",
             param=param,
             code="invalid_type",
         )

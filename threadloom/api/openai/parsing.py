@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from threadloom.api.openai.errors import validation_error
+from threadloom.api.openai.errors import json_type, validation_error
 from threadloom.domain.errors import InvalidRequest
 from threadloom.store.pagination import PageQuery
 
@@ -29,9 +29,39 @@ async def read_json(request: Request) -> dict:
         )
     if not isinstance(data, dict):
         raise InvalidRequest(
-            f"Invalid type for body: expected an object, but got {type(data).__name__} instead.", code="invalid_type"
+            f"Invalid type for body: expected an object, but got {json_type(data)} instead.", code="invalid_type"
         )
+    # JSON can carry NUL only as the escape \u0000; PostgreSQL cannot store it in text or
+    # JSONB, so refuse it on every database alike rather than fail at the insert.
+    if b"\\u0000" in raw:
+        param = _nul_path(data)
+        if param is not None:
+            raise InvalidRequest(
+                f"Invalid '{param}': strings cannot contain the null character (\\u0000).",
+                param=param,
+                code="invalid_value",
+            )
     return data
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """The param path of the first string (or key) holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            if "\x00" in key:
+                return here
+            found = _nul_path(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def validate(model: type[M], data: dict) -> M:
