@@ -17,6 +17,7 @@ import httpx
 
 from flows import RunTiming
 from percentiles import summary_ms
+from servers import machine_cpu
 
 Flow = Callable[[httpx.AsyncClient], Awaitable[RunTiming]]
 
@@ -48,6 +49,7 @@ class LoadResult:
     ttft_ms: dict
     client_cpu_s: float
     server_cpu_s: float | None = None
+    machine_busy_cores: float | None = None  # all processes on the machine, ours and others'
     error_samples: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -56,17 +58,21 @@ class LoadResult:
             "errors": self.errors, "runs_per_s": round(self.runs_per_s, 1), "latency_ms": self.latency_ms,
             "ttft_ms": self.ttft_ms, "client_cpu_s": round(self.client_cpu_s, 2),
             "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 2),
+            "server_cores": None if self.server_cpu_s is None else round(self.server_cpu_s / self.window_s, 2),
+            "client_cores": round(self.client_cpu_s / self.window_s, 2),
+            "machine_busy_cores": None if self.machine_busy_cores is None else round(self.machine_busy_cores, 2),
             "error_samples": self.error_samples[:5],
         }
 
 
 async def closed_loop(flow: Flow, concurrency: int, window_s: float, warmup_s: float = 0.5,
                       drain_timeout_s: float = 60.0, server_cpu: Callable[[], float] | None = None,
-                      max_phase_s: float = 60.0) -> LoadResult:
+                      max_phase_s: float = 60.0, drain: bool = True) -> LoadResult:
     """Warm up until `warmup_s` passed and `concurrency` runs finished (every worker past its
     first run), then measure for `window_s` or until `concurrency` more runs finished,
     whichever is later (each phase capped at `max_phase_s`), so slow servers at high
-    concurrency still get a steady-state window."""
+    concurrency still get a steady-state window. With drain=False the runs still open when
+    the window closes are abandoned (the server is stopped next) instead of awaited."""
     clients = [new_client() for _ in range(concurrency)]
     results: list[RunTiming] = []
     finished = [0]
@@ -94,6 +100,7 @@ async def closed_loop(flow: Flow, concurrency: int, window_s: float, warmup_s: f
         await wait_phase(warmup_s, concurrency)
         cpu0 = server_cpu() if server_cpu else None
         c0 = time.process_time()
+        m0 = machine_cpu()
         phase["record"] = True
         start = time.perf_counter()
         await wait_phase(window_s, concurrency)
@@ -101,11 +108,14 @@ async def closed_loop(flow: Flow, concurrency: int, window_s: float, warmup_s: f
         phase["stop"] = True
         client_cpu = time.process_time() - c0
         cpu1 = server_cpu() if server_cpu else None
-        done, pending = await asyncio.wait(tasks, timeout=drain_timeout_s)
+        m1 = machine_cpu()
+        done, pending = await asyncio.wait(tasks, timeout=drain_timeout_s if drain else 0.01)
         for p in pending:
             p.cancel()
         if pending:
             await asyncio.wait(pending, timeout=10)
+        if not drain:
+            pending = set()
     finally:
         phase["stop"] = True
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
@@ -124,6 +134,7 @@ async def closed_loop(flow: Flow, concurrency: int, window_s: float, warmup_s: f
         ttft_ms=summary_ms([r.ttft for r in in_window if r.ttft is not None]),
         client_cpu_s=client_cpu,
         server_cpu_s=None if cpu0 is None else cpu1 - cpu0,
+        machine_busy_cores=(m1[0] - m0[0]) / window,
         error_samples=sorted({r.error for r in errors}),
     )
 

@@ -48,10 +48,11 @@ class Profile:
         self.window_s = 1.5 if quick else 5.0
         self.warmup_s = 0.5 if quick else 1.0
         self.relay_tokens = 20_000
-        self.held_streams = 1000
+        self.held_streams = 300 if quick else 1000
         self.held_deltas = 16 if quick else 40
         self.held_delay = 0.25
         self.peer_latency_pairs = 8 if quick else 40
+        self.max_phase_s = 6.0 if quick else 30.0  # cap on warm-up and on the window, each
 
 
 def log(msg: str) -> None:
@@ -63,6 +64,14 @@ def raise_fd_limit() -> None:
     want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def background_load(seconds: float = 2.0) -> dict:
+    """How busy the machine is before the bench starts anything: other work skews every figure."""
+    b0, t0 = servers.machine_cpu()
+    time.sleep(seconds)
+    b1, t1 = servers.machine_cpu()
+    return {"busy_cores_before_start": round((b1 - b0) / seconds, 2), "loadavg": os.getloadavg()}
 
 
 def machine_info() -> dict:
@@ -118,7 +127,7 @@ async def create_assistant(base: str) -> str:
 async def probe_langgraph_door(base: str, assistant_id: str) -> tuple[str | None, str]:
     """Which assistant_id, if any, runs through threadloom's LangGraph door."""
     async with new_client(30) as c:
-        for candidate in (assistant_id, "agent"):
+        for candidate in ("agent", assistant_id):
             t = await guarded(lambda cl: flows.langgraph_run(cl, base, candidate), c)
             if t.error is None:
                 return candidate, "ok"
@@ -146,7 +155,8 @@ async def throughput_sweep(flow, server: servers.ServerProcess, prof: Profile, u
     for c in CONCURRENCIES:
         await clear_upstream_log(upstream)
         log(f"throughput {label} c={c}")
-        r = await closed_loop(flow, c, prof.window_s, warmup_s=prof.warmup_s, server_cpu=server.cpu_seconds)
+        r = await closed_loop(flow, c, prof.window_s, warmup_s=prof.warmup_s, server_cpu=server.cpu_seconds,
+                              max_phase_s=prof.max_phase_s)
         out[str(c)] = r.as_dict()
         log(f"  -> {r.runs_per_s:.1f} runs/s, errors {r.errors}, p50 {r.latency_ms.get('p50')} ms")
     return out
@@ -162,9 +172,11 @@ async def relay_section(base: str, upstream: str, server: servers.ServerProcess,
         direct_s = time.perf_counter() - t0
     await script(upstream, [reply], model="bench-relay")
     cpu0 = server.cpu_seconds()
+    client0 = time.process_time()
     async with new_client(300) as c:
         t = await guarded(lambda cl: flows.threadloom_v1_run(cl, base, assistant_id, model="bench-relay"), c)
     cpu = server.cpu_seconds() - cpu0
+    client_cpu = time.process_time() - client0
     stream_s = t.latency - (t.ttft or 0)
     return {
         "tokens": n,
@@ -174,6 +186,7 @@ async def relay_section(base: str, upstream: str, server: servers.ServerProcess,
         "deltas_per_s": round(t.deltas / stream_s, 0) if t.deltas and stream_s > 0 else None,
         "server_cpu_s": round(cpu, 3),
         "server_cpu_s_per_1000_deltas": round(cpu / (t.deltas / 1000), 4) if t.deltas else None,
+        "client_cpu_s": round(client_cpu, 3),
         "upstream_alone_deltas_per_s": round(direct.deltas / direct_s, 0) if direct.deltas else None,
         "upstream_alone_error": direct.error,
     }
@@ -197,6 +210,7 @@ async def held_section(base: str, upstream: str, server: servers.ServerProcess, 
     sampler = asyncio.ensure_future(sample())
     clients = [new_client(300) for _ in range(n)]
     cpu0 = server.cpu_seconds()
+    client_cpu0 = time.process_time()
     t0 = time.perf_counter()
     wall_start = time.time()
     try:
@@ -209,20 +223,21 @@ async def held_section(base: str, upstream: str, server: servers.ServerProcess, 
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
     wall = time.perf_counter() - t0
     cpu = server.cpu_seconds() - cpu0
+    client_cpu = time.process_time() - client_cpu0
     delays, steady = [], []
-    # Steady state: once every stream has had its first delta (all 1,000 are held at once).
+    # Steady state: deltas the model sent once every stream had had its first delta (all held at once).
     firsts = [r.stamps[0][0] for r in results if r.stamps]
     all_open = max(firsts) if firsts else 0.0
     for r in results:
         for received, data in r.stamps:
             try:
                 text = orjson.loads(data)["delta"]["content"][0]["text"]["value"]
-                d = received - float(text.split()[0])
+                sent = float(text.split()[0])
             except (ValueError, KeyError, IndexError, TypeError):
                 continue
-            delays.append(d)
-            if received > all_open:
-                steady.append(d)
+            delays.append(received - sent)
+            if sent > all_open:
+                steady.append(received - sent)
     errors = [r.error for r in results if r.error]
     return {
         "streams": n,
@@ -233,6 +248,7 @@ async def held_section(base: str, upstream: str, server: servers.ServerProcess, 
         "error_samples": sorted(set(errors))[:5],
         "wall_s": round(wall, 2),
         "server_cpu_s": round(cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
         "rss_before_mb": round(base_rss / 2**20, 1),
         "peak_rss_mb": round(peak["rss"] / 2**20, 1),
         "delta_delay_ms": summary_ms(delays),
@@ -296,7 +312,7 @@ async def bench_peer(upstream: servers.ServerProcess, prof: Profile, log_dir: Pa
             await clear_upstream_log(upstream.url)
             log(f"throughput peer c={c}")
             r = await closed_loop(run, c, prof.window_s, warmup_s=prof.warmup_s, server_cpu=peer.cpu_seconds,
-                                  drain_timeout_s=120)
+                                  max_phase_s=prof.max_phase_s, drain=False)
             out["throughput"][str(c)] = r.as_dict()
             log(f"  -> {r.runs_per_s:.1f} runs/s, errors {r.errors}, p50 {r.latency_ms.get('p50')} ms")
         finally:
@@ -364,7 +380,11 @@ async def main_async(args) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="threadloom-bench-"))
     log(f"logs in {log_dir}")
     res: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                 "mode": "quick" if args.quick else "default", "machine": machine_info(), "settings": vars(prof)}
+                 "mode": "quick" if args.quick else "default", "machine": machine_info(), "settings": vars(prof),
+                 "background": background_load()}
+    if res["background"]["busy_cores_before_start"] > 0.2:
+        log(f"warning: the machine is already busy ({res['background']['busy_cores_before_start']} cores) -- "
+            "figures will be lower than on a quiet machine")
     t_start = time.perf_counter()
     upstream = servers.start_upstream(log_dir)
     try:

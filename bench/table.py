@@ -28,6 +28,13 @@ def _tp(sweep: dict | None, c: str) -> str:
     return f"{_f(r.get('runs_per_s'))}/s ({r.get('errors')} err)"
 
 
+def _cores(sweep: dict | None, c: str) -> str:
+    r = (sweep or {}).get(c)
+    if not r:
+        return ""
+    return f" [srv {r.get('server_cores')}, all {r.get('machine_busy_cores')} cores]"
+
+
 def render_table(res: dict) -> str:
     m = res.get("machine", {})
     sq = res.get("sqlite") or {}
@@ -39,6 +46,8 @@ def render_table(res: dict) -> str:
     lines = [
         f"threadloom bench — {res.get('date')} — {res.get('mode')} — {m.get('cpu')} ({m.get('cores')} cores, "
         f"{m.get('mem_gib')} GiB), Python {m.get('python')}, commit {m.get('threadloom_commit')}",
+        f"background load before start: {(res.get('background') or {}).get('busy_cores_before_start')} cores busy; "
+        f"load average {(res.get('background') or {}).get('loadavg')}",
         "",
         "| measure | threadloom | model alone | LangGraph peer | threadloom / peer |",
         "| --- | --- | --- | --- | --- |",
@@ -63,8 +72,8 @@ def render_table(res: dict) -> str:
     elif door:
         lines.append(f"| LangGraph door | pending: {str(door.get('reason'))[:80]} | | | |")
     for c in CONCURRENCIES:
-        lines.append(f"| runs/s c={c}, SQLite (/v1) | {_tp(sq.get('throughput_v1'), c)} | {_tp(up, c)} "
-                     f"| {_tp(peer.get('throughput'), c)} | {_f(ratios.get(f'throughput_c{c}_threadloom_over_peer'), digits=2)} |")
+        lines.append(f"| runs/s c={c}, SQLite (/v1) | {_tp(sq.get('throughput_v1'), c)}{_cores(sq.get('throughput_v1'), c)} | {_tp(up, c)} "
+                     f"| {_tp(peer.get('throughput'), c)}{_cores(peer.get('throughput'), c)} | {_f(ratios.get(f'throughput_c{c}_threadloom_over_peer'), digits=2)} |")
     if door.get("status") == "ok":
         for c in CONCURRENCIES:
             lines.append(f"| runs/s c={c}, SQLite (LangGraph door) | {_tp(door.get('throughput'), c)} | | | |")
@@ -72,7 +81,7 @@ def render_table(res: dict) -> str:
         lines.append(f"| runs/s, PostgreSQL | {pg.get('status')}: {str(pg.get('error'))[:80]} | | | |")
     else:
         for c in CONCURRENCIES:
-            lines.append(f"| runs/s c={c}, PostgreSQL (/v1) | {_tp(pg.get('throughput_v1'), c)} | | | |")
+            lines.append(f"| runs/s c={c}, PostgreSQL (/v1) | {_tp(pg.get('throughput_v1'), c)}{_cores(pg.get('throughput_v1'), c)} | | | |")
     rel = sq.get("relay") or {}
     lines.append(f"| stream relay, {rel.get('tokens')} deltas: deltas/s to client | {_f(rel.get('deltas_per_s'), digits=0)} "
                  f"| {_f(rel.get('upstream_alone_deltas_per_s'), digits=0)} | | |")
