@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from threadloom.domain.message import text_part
 from threadloom.domain.run_status import check_transition, is_terminal
@@ -30,6 +30,10 @@ def usage_wire(prompt: int, completion: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+# The stored body, locked: its metadata may have been modified since the writer read the run.
+_STORED_RUN = select(tables.runs.c.body).where(tables.runs.c.id == bindparam("run_id")).with_for_update()
+
+
 class RunWriter:
     def __init__(self, db: Database, bus: EventBus):
         self.db = db
@@ -45,14 +49,21 @@ class RunWriter:
         puts: list[tuple[ObjectStore, dict]] = (),
         events: list[tuple[str, dict]] = (),
         run_columns: dict | None = None,
+        keep_metadata: bool = True,
     ) -> None:
         """Write `run` (when expect_status is given, only if its stored status is that one),
-        plus other objects, in one transaction; then publish `events` in order."""
+        plus other objects, in one transaction; then publish `events` in order. The run keeps
+        its stored metadata (a modify may have landed mid-turn) unless `keep_metadata` is
+        false (the modify itself); `run` and its events are updated to carry it."""
         if expect_status is not None and expect_status != run["status"]:
             check_transition(expect_status, run["status"])
 
         def write(conn):
             if expect_status is not None:
+                if keep_metadata:
+                    stored = conn.execute(_STORED_RUN, {"run_id": run["id"]}).scalar()
+                    if stored is not None and stored.get("metadata") != run.get("metadata"):
+                        run["metadata"] = stored["metadata"]
                 values = {"status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
                 if state is not None:
                     values["state"] = state

@@ -117,7 +117,7 @@ class RunService:
             run = await self.get(thread_id, run_id)
             updated = dict(run, metadata=metadata)
             try:
-                await self.writer.commit(updated, run["status"])
+                await self.writer.commit(updated, run["status"], keep_metadata=False)
                 return updated
             except StaleRun:
                 continue  # the run moved on meanwhile: apply the metadata to its new state
