@@ -66,6 +66,7 @@ def test_create_with_only_a_model_has_every_field_with_its_default(client, http)
 def test_create_raw_response_matches_the_schema(http):
     response = http.post("/assistants", json=FULL)
     assert response.status_code == 200  # creates answer 200, never 201
+    assert response.headers["content-type"].startswith("application/json")
     body = assert_schema(response.json(), "AssistantObject")
     assert set(body) == WIRE_KEYS
     for key, value in FULL.items():
@@ -262,3 +263,33 @@ def test_list_items_equal_what_get_returns(http):
     created = http.post("/assistants", json=FULL).json()
     listed = http.get("/assistants", params={"limit": 1}).json()["data"][0]
     assert listed == created
+
+
+def _on_postgresql() -> bool:
+    import os
+
+    return (os.environ.get("THREADLOOM_TEST_DATABASE") or "").startswith("postgres")
+
+
+@pytest.mark.xfail(
+    _on_postgresql(),
+    strict=True,
+    reason="bodies are stored as JSONB on PostgreSQL, which reorders object keys (store/tables.py)",
+)
+def test_key_order_of_schemas_and_metadata_is_kept(http):
+    """Property order in a function's parameters or a json_schema is what the model is
+    shown (and the order strict structured outputs generate fields in): it must survive
+    storage."""
+    properties = {"zeta_last_name": {"type": "string"}, "age": {"type": "integer"}, "b": {"type": "boolean"}}
+    body = {
+        "model": "gpt-4o",
+        "metadata": {"zz": "1", "a": "2"},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": properties}}}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object", "properties": properties}}},
+    }
+    created = http.post("/assistants", json=body).json()
+    got = http.get(f"/assistants/{created['id']}").json()
+    assert list(got) == list(created)
+    assert list(got["metadata"]) == list(body["metadata"])
+    assert list(got["tools"][0]["function"]["parameters"]["properties"]) == list(properties)
+    assert list(got["response_format"]["json_schema"]["schema"]["properties"]) == list(properties)

@@ -324,11 +324,21 @@ def test_unknown_route_and_method(http):
     assert "/v1/no_such_thing" in error["message"]
     assert_error(http.put("/assistants"), 405)
     assert_error(http.patch("/threads/thread_x"), 405)
+    assert_error(http.get("/threads"), 405)  # threads cannot be listed in the Assistants API
 
 
 def test_v1_beta_header_is_refused(http):
     error = assert_error(http.get("/assistants", headers={"OpenAI-Beta": "assistants=v1"}), 400)
     assert error["code"] == "invalid_beta"
+    error = assert_error(http.post("/threads", headers={"OpenAI-Beta": "assistants=v1"}), 400)
+    assert error["code"] == "invalid_beta"
+
+
+def test_a_missing_beta_header_is_accepted(server):
+    import httpx
+
+    assert httpx.post(server.v1 + "/threads").status_code == 200
+    assert httpx.get(server.v1 + "/assistants").status_code == 200
 
 
 # -- nothing is half-written ---------------------------------------------------------------

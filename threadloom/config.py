@@ -118,8 +118,10 @@ def build_routes(
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    # Defaults taken from the environment stay strings: argparse converts them with the
+    # option's type, so a bad THREADLOOM_PORT is a usage error naming --port.
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="THREADLOOM_HOST")
-    parser.add_argument("--port", type=int, default=int(_env("PORT", "8000")), help="THREADLOOM_PORT")
+    parser.add_argument("--port", type=int, default=_env("PORT", "8000"), help="THREADLOOM_PORT")
     parser.add_argument(
         "--database",
         default=_env("DATABASE", "sqlite:///./threadloom.db"),
@@ -135,7 +137,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", default=_env("UPSTREAM"), help="OpenAI-compatible base URL serving every model name (THREADLOOM_UPSTREAM)")
     parser.add_argument("--upstream-api-key", default=_env("UPSTREAM_API_KEY"), help="THREADLOOM_UPSTREAM_API_KEY")
     parser.add_argument("--upstream-model", default=_env("UPSTREAM_MODEL"), help="send this model name upstream instead of the run's (THREADLOOM_UPSTREAM_MODEL)")
-    parser.add_argument("--upstream-timeout", type=float, default=float(_env("UPSTREAM_TIMEOUT", "600")), help="seconds (THREADLOOM_UPSTREAM_TIMEOUT)")
+    parser.add_argument("--upstream-timeout", type=float, default=_env("UPSTREAM_TIMEOUT", "600"), help="seconds (THREADLOOM_UPSTREAM_TIMEOUT)")
     parser.add_argument(
         "--route",
         action="append",
@@ -144,8 +146,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--models-config", default=_env("MODELS_CONFIG"), help="TOML file with [[models]] routes (THREADLOOM_MODELS_CONFIG)")
     parser.add_argument("--model-path", default=_env("MODEL_PATH"), help="GGUF file for the embedded backend (THREADLOOM_MODEL_PATH)")
-    parser.add_argument("--embedded-context", type=int, default=int(_env("EMBEDDED_CONTEXT", "8192")), help="context window of the embedded model (THREADLOOM_EMBEDDED_CONTEXT)")
-    parser.add_argument("--run-ttl", type=int, default=int(_env("RUN_TTL", "600")), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
+    parser.add_argument("--embedded-context", type=int, default=_env("EMBEDDED_CONTEXT", "8192"), help="context window of the embedded model (THREADLOOM_EMBEDDED_CONTEXT)")
+    parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
 
 
