@@ -152,11 +152,6 @@ def raw(call, *args, **kwargs):
     return response.parse(), response.http_response.json()
 
 
-def sent_messages(request: dict) -> list[dict]:
-    """The chat messages of one request the model received."""
-    return request["messages"]
-
-
 def check_tool_pairs(messages: list[dict]) -> None:
     """A model must never see a tool call without its output, nor an output without its call."""
     for i, message in enumerate(messages):

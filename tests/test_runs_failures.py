@@ -9,6 +9,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import orjson
 import pytest
 
@@ -92,8 +93,6 @@ def failing_server(server_factory, upstream_process, slow_model):
 
 @pytest.fixture
 def fhttp(failing_server):
-    import httpx
-
     with httpx.Client(base_url=failing_server.v1, timeout=30, headers={"OpenAI-Beta": "assistants=v2"}) as c:
         yield c
 
@@ -204,8 +203,6 @@ def short_ttl_server(server_factory, upstream_process):
 
 @pytest.fixture
 def thttp(short_ttl_server):
-    import httpx
-
     with httpx.Client(base_url=short_ttl_server.v1, timeout=30, headers={"OpenAI-Beta": "assistants=v2"}) as c:
         yield c
 
@@ -236,9 +233,11 @@ def test_a_run_still_generating_at_expires_at_expires(thttp, upstream):
     upstream.script({"text": "word " * 100, "chunk_size": 5, "delay": 0.2})
     assistant = create_assistant(thttp)
     thread = create_thread(thttp, "long answer please")
-    run = start_run(thttp, thread["id"], assistant_id=assistant["id"])
-    ended = wait_run(thttp, thread["id"], run["id"])
-    assert ended["status"] == "expired"
+    events = post_stream(thttp, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+    order = [e.name for e in events]
+    assert order[-4:] == ["thread.message.incomplete", "thread.run.step.expired", "thread.run.expired", "done"]
+    ended = events[-2].data
+    assert thttp.get(f"/threads/{thread['id']}/runs/{ended['id']}").json() == ended
     message = thread_messages(thttp, thread["id"])[-1]
     assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "run_expired"}
 
@@ -254,8 +253,6 @@ def test_runs_of_a_killed_server_are_failed_or_resumed_by_the_next_one(server_fa
     it, instead of leaving the thread locked by a run nobody executes. A run that was
     waiting for tool outputs held no executor: the next server takes the outputs and
     finishes it."""
-    import httpx
-
     database = server_factory.new_database()
     first = server_factory("--upstream", upstream.url, database=database)
     with httpx.Client(base_url=first.v1, timeout=30) as h:

@@ -5,6 +5,9 @@ schemas."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import openai
 import pytest
 
@@ -332,3 +335,37 @@ def test_metadata_updated_while_the_model_writes_is_kept(http, upstream):
     done = wait_run(http, thread["id"], run["id"])
     assert done["status"] == "completed"
     assert done["metadata"] == {"v": "2"}
+
+
+def test_concurrent_creates_on_one_thread_start_one_run(server, http, upstream):
+    upstream.script({"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]})
+    assistant = create_assistant(http, tools=[WEATHER_TOOL])
+    thread = create_thread(http, "hi")
+
+    def create(_):
+        with httpx.Client(base_url=server.v1, timeout=30) as h:
+            return h.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]})
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(create, range(8)))
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 7
+    (winner,) = [r.json() for r in responses if r.status_code == 200]
+    runs = http.get(f"/threads/{thread['id']}/runs").json()["data"]
+    assert [r["id"] for r in runs] == [winner["id"]]
+    assert wait_run(http, thread["id"], winner["id"])["status"] == "requires_action"
+    http.post(f"/threads/{thread['id']}/runs/{winner['id']}/cancel")
+    wait_run(http, thread["id"], winner["id"], until={"cancelled"})
+
+
+def test_steps_accept_the_include_parameter(client, http, upstream):
+    include = ["step_details.tool_calls[*].file_search.results[*].content"]
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, include=include, poll_interval_ms=50)
+    assert run.status == "completed"
+    steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id, include=include)
+    assert len(steps.data) == 1
+    step = client.beta.threads.runs.steps.retrieve(steps.data[0].id, run_id=run.id, thread_id=thread.id, include=include)
+    assert step.id == steps.data[0].id
+    assert http.get(f"/threads/{thread.id}/runs/{run.id}/steps", params={"limit": 101}).status_code == 400
+    assert http.get("/threads/thread_missing/runs").status_code == 404
