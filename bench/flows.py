@@ -76,7 +76,8 @@ def _fail(t: RunTiming, t0: float, why: str) -> RunTiming:
     return t
 
 
-async def upstream_chat(client: httpx.AsyncClient, base: str, model: str = "bench-model") -> RunTiming:
+async def upstream_chat(client: httpx.AsyncClient, base: str, model: str = "bench-model",
+                        stamps: bool = False) -> RunTiming:
     t = RunTiming()
     t0 = time.perf_counter()
     body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
@@ -95,6 +96,8 @@ async def upstream_chat(client: httpx.AsyncClient, base: str, model: str = "benc
                     t.deltas += 1
                     if t.ttft is None:
                         t.ttft = time.perf_counter() - t0
+                    if stamps:
+                        t.stamps.append((time.time(), data))
     if not done:
         return _fail(t, t0, "stream ended without [DONE]")
     t.end = time.perf_counter()
@@ -137,6 +140,20 @@ async def threadloom_v1_run(client: httpx.AsyncClient, base: str, assistant_id: 
     t.end = time.perf_counter()
     t.latency = t.end - t0
     return t
+
+
+def stamp_of(data: bytes) -> float | None:
+    """The model's send time carried by a stamped delta (scripted upstream `stamp`), read
+    from a chat-completion chunk or from a thread.message.delta event."""
+    try:
+        obj = orjson.loads(data)
+        if "choices" in obj:
+            text = obj["choices"][0]["delta"]["content"]
+        else:
+            text = obj["delta"]["content"][0]["text"]["value"]
+        return float(text.split()[0])
+    except (ValueError, KeyError, IndexError, TypeError, orjson.JSONDecodeError):
+        return None
 
 
 def _has_text(data: bytes) -> bool:

@@ -61,6 +61,8 @@ def summarize(raw: Path, top: int = 40, possible: float | None = None) -> str:
             entry = next((f for f in frames[1:] if "threadloom/cli.py" in f or "_worker (" in f or "_bootstrap" not in f), "")
             threads[f"{frames[0][:40]} {entry[:60]}"] += count
             frames = frames[1:]
+        if not frames:
+            continue
         total += count
         for f in set(frames):
             cum[f] += count
@@ -111,6 +113,7 @@ def main() -> int:
     p.add_argument("--gil", action="store_true", help="only samples that hold the GIL (py-spy --gil)")
     p.add_argument("--rate", type=int, default=200, help="samples per second")
     p.add_argument("--threads", action="store_true", help="tell threads apart (how busy is each?)")
+    p.add_argument("--idle", action="store_true", help="keep idle samples too (where do threads wait?)")
     p.add_argument("--out", default=None, help="folder for the raw profile and logs")
     args = p.parse_args()
     raise_fd_limit()
@@ -136,6 +139,8 @@ def main() -> int:
                 cmd.append("--gil")
             if args.threads:
                 cmd.append("--threads")
+            if args.idle:
+                cmd.append("--idle")
             cpu0, t0 = tl.cpu_seconds(), time.perf_counter()
             spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             import uvloop

@@ -192,69 +192,84 @@ async def relay_section(base: str, upstream: str, server: servers.ServerProcess,
     }
 
 
-async def held_section(base: str, upstream: str, server: servers.ServerProcess, assistant_id: str,
-                       prof: Profile) -> dict:
-    n = prof.held_streams
-    reply = {"text": "x", "repeat": prof.held_deltas, "delay": prof.held_delay, "stamp": True}
-    await clear_upstream_log(upstream)
-    await script(upstream, [reply] * n, model="bench-held")
-    peak = {"rss": server.rss_bytes()}
-    base_rss = peak["rss"]
+async def held_streams(n: int, flow, sample_rss=None) -> dict:
+    """n runs at once; returns the timings, the peak RSS seen and the delta delays."""
+    peak = {"rss": sample_rss() if sample_rss else 0}
     stop = asyncio.Event()
 
     async def sample() -> None:
         while not stop.is_set():
-            peak["rss"] = max(peak["rss"], server.rss_bytes())
+            peak["rss"] = max(peak["rss"], sample_rss())
             await asyncio.sleep(0.1)
 
-    sampler = asyncio.ensure_future(sample())
+    sampler = asyncio.ensure_future(sample()) if sample_rss else None
     clients = [new_client(300) for _ in range(n)]
-    cpu0 = server.cpu_seconds()
-    client_cpu0 = time.process_time()
+    client0 = time.process_time()
+    m0 = servers.machine_cpu()
     t0 = time.perf_counter()
     wall_start = time.time()
     try:
-        results = await asyncio.gather(*(
-            guarded(lambda cl: flows.threadloom_v1_run(cl, base, assistant_id, model="bench-held", stamps=True), c)
-            for c in clients))
+        results = await asyncio.gather(*(guarded(flow, c) for c in clients))
     finally:
         stop.set()
-        await sampler
+        if sampler:
+            await sampler
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
     wall = time.perf_counter() - t0
-    cpu = server.cpu_seconds() - cpu0
-    client_cpu = time.process_time() - client_cpu0
+    m1 = servers.machine_cpu()
     delays, steady = [], []
-    # Steady state: deltas the model sent once every stream had had its first delta (all held at once).
+    # Steady state: deltas the model sent once every stream had had its first delta.
     firsts = [r.stamps[0][0] for r in results if r.stamps]
     all_open = max(firsts) if firsts else 0.0
     for r in results:
         for received, data in r.stamps:
-            try:
-                text = orjson.loads(data)["delta"]["content"][0]["text"]["value"]
-                sent = float(text.split()[0])
-            except (ValueError, KeyError, IndexError, TypeError):
+            sent = flows.stamp_of(data)
+            if sent is None:
                 continue
             delays.append(received - sent)
             if sent > all_open:
                 steady.append(received - sent)
     errors = [r.error for r in results if r.error]
     return {
-        "streams": n,
-        "deltas_per_stream": prof.held_deltas,
-        "upstream_delta_interval_ms": prof.held_delay * 1000,
         "completed": sum(1 for r in results if r.error is None),
         "errors": len(errors),
         "error_samples": sorted(set(errors))[:5],
         "wall_s": round(wall, 2),
-        "server_cpu_s": round(cpu, 2),
-        "client_cpu_s": round(client_cpu, 2),
-        "rss_before_mb": round(base_rss / 2**20, 1),
-        "peak_rss_mb": round(peak["rss"] / 2**20, 1),
+        "client_cpu_s": round(time.process_time() - client0, 2),
+        "machine_busy_cores": round((m1[0] - m0[0]) / wall, 2),
+        "peak_rss": peak["rss"],
         "delta_delay_ms": summary_ms(delays),
         "delta_delay_all_open_ms": summary_ms(steady),
         "all_open_after_s": round(all_open - wall_start, 2) if firsts else None,
         "deltas_measured": len(delays),
+    }
+
+
+async def held_section(base: str, upstream: str, server: servers.ServerProcess, assistant_id: str,
+                       prof: Profile) -> dict:
+    n = prof.held_streams
+    reply = {"text": "x", "repeat": prof.held_deltas, "delay": prof.held_delay, "stamp": True}
+    # The model alone first: what the client and the model add by themselves.
+    await clear_upstream_log(upstream)
+    await script(upstream, [reply] * n, model="bench-held")
+    alone = await held_streams(n, lambda c: flows.upstream_chat(c, upstream, model="bench-held", stamps=True))
+    await script(upstream, [reply] * n, model="bench-held")
+    rss_before = server.rss_bytes()
+    cpu0 = server.cpu_seconds()
+    through = await held_streams(
+        n, lambda c: flows.threadloom_v1_run(c, base, assistant_id, model="bench-held", stamps=True), server.rss_bytes)
+    cpu = server.cpu_seconds() - cpu0
+    peak = through.pop("peak_rss")
+    alone.pop("peak_rss")
+    return {
+        "streams": n,
+        "deltas_per_stream": prof.held_deltas,
+        "upstream_delta_interval_ms": prof.held_delay * 1000,
+        **through,
+        "server_cpu_s": round(cpu, 2),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "model_alone": alone,
     }
 
 

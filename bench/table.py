@@ -89,9 +89,12 @@ def render_table(res: dict) -> str:
     held = sq.get("held") or {}
     lines.append(f"| held streams: {held.get('streams')} at once, peak server RSS | {_f(held.get('peak_rss_mb'), ' MB')} "
                  f"({held.get('errors')} err) | | | |")
-    lines.append(f"| held streams: delta delay p50/p90/p99, all deltas | {_pcts(held.get('delta_delay_ms'))} | | | |")
+    alone = held.get("model_alone") or {}
+    lines.append(f"| held streams: delta delay p50/p90/p99, all deltas | {_pcts(held.get('delta_delay_ms'))} "
+                 f"| {_pcts(alone.get('delta_delay_ms'))} | | |")
     lines.append(f"| held streams: delta delay p50/p90/p99, once all {held.get('streams')} open "
-                 f"(after {held.get('all_open_after_s')} s) | {_pcts(held.get('delta_delay_all_open_ms'))} | | | |")
+                 f"(after {held.get('all_open_after_s')} s; model alone {alone.get('all_open_after_s')} s) "
+                 f"| {_pcts(held.get('delta_delay_all_open_ms'))} | {_pcts(alone.get('delta_delay_all_open_ms'))} | | |")
     for name in ("sqlite", "postgresql", "peer"):
         sec = res.get(name) or {}
         if sec.get("status") == "failed":
