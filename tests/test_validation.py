@@ -437,3 +437,34 @@ def test_nul_in_list_queries(http, ids):
     assert_invalid(http.get(f"/threads/{ids['thread']}/messages", params={"before": "msg_\u0000"}), "before")
     body = http.get(f"/threads/{ids['thread']}/messages", params={"run_id": "run_\u0000"}).json()
     assert body["data"] == []
+
+
+# -- no /v1 endpoint answers garbage with FastAPI's 422 or a 500 ---------------------------
+
+SPEC_ENDPOINTS = [
+    ("GET", "/assistants"), ("POST", "/assistants"),
+    ("GET", "/assistants/{a}"), ("POST", "/assistants/{a}"), ("DELETE", "/assistants/{a}"),
+    ("POST", "/threads"), ("GET", "/threads/{t}"), ("POST", "/threads/{t}"), ("DELETE", "/threads/{t}"),
+    ("POST", "/threads/runs"),
+    ("GET", "/threads/{t}/messages"), ("POST", "/threads/{t}/messages"),
+    ("GET", "/threads/{t}/messages/{m}"), ("POST", "/threads/{t}/messages/{m}"), ("DELETE", "/threads/{t}/messages/{m}"),
+    ("GET", "/threads/{t}/runs"), ("POST", "/threads/{t}/runs"),
+    ("GET", "/threads/{t}/runs/{r}"), ("POST", "/threads/{t}/runs/{r}"),
+    ("POST", "/threads/{t}/runs/{r}/cancel"), ("POST", "/threads/{t}/runs/{r}/submit_tool_outputs"),
+    ("GET", "/threads/{t}/runs/{r}/steps"), ("GET", "/threads/{t}/runs/{r}/steps/{s}"),
+]
+GARBAGE_QUERY = {"limit": "many", "order": "sideways", "after": "x", "before": "y", "run_id": "z", "include[]": "nonsense", "stream": "maybe"}
+GARBAGE_BODIES = [b"{", b"[]", b'{"unknown_field": 1}', b'{"stream": "yes", "limit": {}}']
+
+
+@pytest.mark.parametrize("method,path", SPEC_ENDPOINTS)
+def test_garbage_never_gets_a_422_or_500(http, ids, method, path):
+    real = path.format(a=ids["assistant"], t=ids["thread"], m=ids["message"], r="run_garbage", s="step_garbage")
+    junk = path.format(a="asst_%25zz", t="thread_%20x", m="msg_..", r="run_%22", s="step_%27")
+    for url in (real, junk):
+        bodies = GARBAGE_BODIES if method == "POST" else [None]
+        for content in bodies:
+            response = http.request(method, url, params=GARBAGE_QUERY, content=content, headers={"Content-Type": "application/json"})
+            assert response.status_code not in (422, 500), (method, url, content, response.status_code, response.text)
+            if response.status_code >= 400:
+                assert_error(response, response.status_code)
