@@ -31,31 +31,42 @@ from run_checks import (
 pytestmark = pytest.mark.filterwarnings("ignore:open_binary is deprecated:DeprecationWarning")
 
 
-class SlowModel:
-    """A model server that streams one short chunk every 0.1 s for a minute and records
-    whether its client hung up before the end (what a cancelled run must do)."""
+class ChunkModel:
+    """A hand-driven model server. POST .../slow/v1/chat/completions streams one short chunk
+    every 0.1 s for a minute and records whether its client hung up before the end (what a
+    cancelled run must do); POST .../odd/v1/chat/completions streams the deltas in `odd`
+    (shapes the scripted upstream does not produce), then [DONE]."""
 
     CHUNKS = 600
 
     def __init__(self) -> None:
         self.hung_up = threading.Event()
         self.sent = 0
+        self.odd: list[dict] = []
         model = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
 
+            def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.end_headers()
+                if self.path.startswith("/odd/"):
+                    for delta in model.odd:
+                        self.wfile.write(self._chunk(delta))
+                    self.wfile.write(self._chunk({}, "tool_calls") + b"data: [DONE]\n\n")
+                    return
                 try:
                     for i in range(model.CHUNKS):
-                        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "slow",
-                                 "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
-                        self.wfile.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                        self.wfile.write(self._chunk({"content": f"w{i} "}))
                         self.wfile.flush()
                         model.sent += 1
                         time.sleep(0.1)
@@ -64,7 +75,7 @@ class SlowModel:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -73,21 +84,22 @@ class SlowModel:
 
 
 @pytest.fixture(scope="module")
-def slow_model():
-    model = SlowModel()
+def chunk_model():
+    model = ChunkModel()
     yield model
     model.close()
 
 
 @pytest.fixture(scope="module")
-def failing_server(server_factory, upstream_process, slow_model):
+def failing_server(server_factory, upstream_process, chunk_model):
     """A server whose model calls time out after 1 s; model `refused` routes to a closed
-    port, model `slow` to SlowModel, everything else to the scripted upstream."""
+    port, models `slow` and `odd` to ChunkModel, everything else to the scripted upstream."""
     closed_port = free_port()  # nothing listens there
     return server_factory(
         "--upstream", upstream_process.url, "--upstream-timeout", "1",
         "--route", f"refused=openai_compat,url=http://127.0.0.1:{closed_port}/v1",
-        "--route", f"slow=openai_compat,url={slow_model.url}",
+        "--route", f"slow=openai_compat,url={chunk_model.url}/slow/v1",
+        "--route", f"odd=openai_compat,url={chunk_model.url}/odd/v1",
     )
 
 
@@ -178,7 +190,7 @@ def test_a_failed_run_streams_failed_then_done(http, upstream):
     assert events[-2].data["last_error"]["code"] == "rate_limit_exceeded"
 
 
-def test_cancel_during_a_slow_stream_stops_the_model_call(fhttp, slow_model):
+def test_cancel_during_a_slow_stream_stops_the_model_call(fhttp, chunk_model):
     assistant = create_assistant(fhttp, model="slow")
     thread = create_thread(fhttp, "talk for a minute")
     run = start_run(fhttp, thread["id"], assistant_id=assistant["id"])
@@ -187,10 +199,31 @@ def test_cancel_during_a_slow_stream_stops_the_model_call(fhttp, slow_model):
     assert assert_schema(response.json(), "RunObject")["status"] == "cancelling"
     ended = wait_run(fhttp, thread["id"], run["id"], until={"cancelled"})
     assert ended["cancelled_at"] is not None
-    assert slow_model.hung_up.wait(10), "the server kept reading the model after the cancel"
-    assert slow_model.sent < SlowModel.CHUNKS
+    assert chunk_model.hung_up.wait(10), "the server kept reading the model after the cancel"
+    assert chunk_model.sent < ChunkModel.CHUNKS
     message = thread_messages(fhttp, thread["id"])[-1]
     assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "run_cancelled"}
+
+
+def test_a_tool_call_name_sent_after_its_first_chunk_is_streamed_once(fhttp, chunk_model):
+    """Some servers send a call's id first and its name in a later chunk: the step deltas
+    must still carry the name, once, so the SDK's snapshot reads `get_weather`."""
+    chunk_model.odd = [
+        {"tool_calls": [{"index": 0, "id": "up_1", "type": "function", "function": {"arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "get_weather"}}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "get_weather", "arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+    ]
+    assistant = create_assistant(fhttp, model="odd", tools=[WEATHER_TOOL])
+    thread = create_thread(fhttp, "weather?")
+    events = post_stream(fhttp, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+    entries = [entry for e in events if e.name == "thread.run.step.delta" for entry in e.data["delta"]["step_details"]["tool_calls"]]
+    names = "".join(entry["function"].get("name", "") for entry in entries)
+    arguments = "".join(entry["function"].get("arguments", "") for entry in entries)
+    assert names == "get_weather" and arguments == '{"city":"Paris"}'
+    assert [entry["id"] for entry in entries if "id" in entry] == [events[-2].data["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]]
+    (call,) = events[-2].data["required_action"]["submit_tool_outputs"]["tool_calls"]
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
 
 
 # -- expiry ------------------------------------------------------------------------

@@ -300,12 +300,16 @@ class RunExecutor:
             entry = {"index": len(turn.calls) - 1, "id": call.id, "type": "function",
                      "function": {"name": call.name, "arguments": delta.arguments, "output": None}}
         else:
+            function: dict = {}
             if delta.name and not call.name:
-                call.name = delta.name
+                # A name that comes after the call's first chunk is streamed then, once.
+                call.name = function["name"] = delta.name
             call.arguments += delta.arguments
-            if not delta.arguments:
+            if delta.arguments:
+                function["arguments"] = delta.arguments
+            if not function:
                 return
-            entry = {"index": list(turn.calls).index(delta.index), "type": "function", "function": {"arguments": delta.arguments}}
+            entry = {"index": list(turn.calls).index(delta.index), "type": "function", "function": function}
         self.writer.bus.publish(run["id"], "thread.run.step.delta", {
             "id": turn.tool_step["id"],
             "object": "thread.run.step.delta",
