@@ -7,13 +7,14 @@ one-second resolution).
 """
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table
-from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT identity on PostgreSQL.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
-Body = JSON().with_variant(JSONB(), "postgresql")
+# JSON, not JSONB: JSONB reorders object keys, and a body must come back as it was
+# written (the property order of a function's parameters is what the model is shown).
+Body = JSON()
 
 assistants = Table(
     "assistants",
@@ -23,6 +24,7 @@ assistants = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("graph_id", String(128), nullable=True),  # LangGraph door: which graph it runs
     Column("body", Body, nullable=False),
+    Column("extra", Body, nullable=True),  # LangGraph door: config, context, metadata, version
 )
 
 threads = Table(
@@ -85,4 +87,22 @@ run_steps = Table(
     Column("body", Body, nullable=False),
     Index("ix_run_steps_run_seq", "run_id", "seq"),
     Index("ix_run_steps_thread", "thread_id", "run_id", "seq"),
+)
+
+# LangGraph door: one row per Agent Server run, mapped onto the engine run that executes
+# it (several LangGraph runs can share one: a resume continues the interrupted engine run).
+# `status` is set when the door settles a run itself; unset, it is read from the engine run.
+langgraph_runs = Table(
+    "langgraph_runs",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("thread_id", String(64), nullable=False),
+    Column("assistant_id", String(64), nullable=False),
+    Column("engine_run_id", String(64), nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("body", Body, nullable=False),
+    Index("ix_langgraph_runs_thread_seq", "thread_id", "seq"),
+    Index("ix_langgraph_runs_engine_run", "engine_run_id"),
 )

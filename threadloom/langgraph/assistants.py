@@ -1,0 +1,358 @@
+"""LangGraph assistants over the engine's assistants table.
+
+A LangGraph assistant is a row of `assistants` with `graph_id` set: its body is an
+OpenAI assistant (so the engine runs it, and /v1 sees it) and `extra` keeps the LangGraph
+object (config, context, metadata, name, version history). An assistant made through
+/v1 (`asst_...`, no extra) is shown as an assistant of the `agent` graph carrying its
+model and instructions.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Iterable
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
+from threadloom.langgraph import graph
+from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.langgraph.ids import default_assistant_id, is_uuid
+from threadloom.langgraph.requests import (
+    AssistantCount,
+    AssistantCreate,
+    AssistantPatch,
+    AssistantSearch,
+    AssistantVersions,
+)
+from threadloom.langgraph.timestamps import iso
+from threadloom.store import tables
+from threadloom.store.database import Database
+
+A = tables.assistants
+_COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
+_VERSION_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
+
+
+def resolve_assistant_id(value: str) -> str:
+    """A graph id names the graph's default assistant; otherwise a UUID or an asst_ id."""
+    if value in graph.GRAPHS:
+        return default_assistant_id(value)
+    if is_uuid(value) or value.startswith("asst_"):
+        return value
+    raise Unprocessable(
+        f"Invalid assistant: '{value}'. Must be either:\n- A valid assistant UUID, or\n"
+        f"- One of the registered graphs: {', '.join(graph.GRAPHS)}"
+    )
+
+
+def check_config(config: dict | None) -> dict:
+    config = config or {}
+    configurable = config.get("configurable")
+    if configurable is not None and not isinstance(configurable, dict):
+        raise Unprocessable("config.configurable must be an object")
+    return config
+
+
+def contained(superset, subset: dict) -> bool:
+    """PostgreSQL's jsonb @> on objects, which LangGraph's metadata filters use."""
+    if not isinstance(superset, dict):
+        return False
+    for key, value in subset.items():
+        if key not in superset:
+            return False
+        if isinstance(value, dict) and isinstance(superset[key], dict):
+            if not contained(superset[key], value):
+                return False
+        elif superset[key] != value:
+            return False
+    return True
+
+
+def view(row) -> dict:
+    """The LangGraph assistant object of an assistants row."""
+    assistant_id, graph_id, created_at, body, extra = row
+    if extra:
+        return {
+            "assistant_id": assistant_id,
+            "graph_id": graph_id or graph.GRAPH_ID,
+            "config": extra["config"],
+            "context": extra["context"],
+            "created_at": iso(extra["created_at"]),
+            "updated_at": iso(extra["updated_at"]),
+            "metadata": extra["metadata"],
+            "version": extra["version"],
+            "name": extra["name"],
+            "description": extra.get("description"),
+        }
+    configurable = {"model": body["model"]}
+    if body.get("instructions"):
+        configurable["system_prompt"] = body["instructions"]
+    return {
+        "assistant_id": assistant_id,
+        "graph_id": graph_id or graph.GRAPH_ID,
+        "config": {"configurable": configurable},
+        "context": {},
+        "created_at": iso(created_at),
+        "updated_at": iso(created_at),
+        "metadata": dict(body.get("metadata") or {}),
+        "version": 1,
+        "name": body.get("name") or "Untitled",
+        "description": body.get("description"),
+    }
+
+
+def engine_body(assistant_id: str, config: dict, context: dict, name: str, description: str | None, created: int,
+                base: dict | None = None) -> dict:
+    """The OpenAI assistant the engine runs for a graph assistant."""
+    configurable = graph.effective_configurable(config.get("configurable"), context)
+    settings = graph.agent_settings(configurable, base or {})
+    req = CreateAssistantRequest(
+        model=settings.model,
+        instructions=settings.instructions if settings.instructions is not None else (base or {}).get("instructions"),
+        name=(name or "")[:256] or None,
+        description=(description or "")[:512] or None,
+        tools=settings.tools if settings.tools is not None else (base or {}).get("tools"),
+    )
+    body = new_assistant(req, assistant_id)
+    body["created_at"] = created
+    return body
+
+
+_FETCH_ROW = select(*_COLUMNS).where(A.c.id == bindparam("_id"))
+
+
+def fetch_row(conn: Connection, assistant_id: str):
+    return conn.execute(_FETCH_ROW, {"_id": assistant_id}).first()
+
+
+def _new_row_values(assistant_id: str, graph_id: str, config: dict, context: dict, metadata: dict, name: str,
+                    description: str | None) -> dict:
+    now = time.time()
+    body = engine_body(assistant_id, config, context, name, description, int(now))
+    extra = {
+        "config": config, "context": context, "metadata": metadata, "name": name, "description": description,
+        "version": 1, "created_at": now, "updated_at": now,
+    }
+    extra["versions"] = [_version_entry(extra, graph_id, now)]
+    return {"id": assistant_id, "created_at": int(now), "graph_id": graph_id, "body": body, "extra": extra}
+
+
+def _version_entry(extra: dict, graph_id: str, at: float) -> dict:
+    entry = {k: extra.get(k) for k in _VERSION_FIELDS if k != "graph_id"}
+    entry.update(graph_id=graph_id, version=extra["version"], created_at=at)
+    return entry
+
+
+def insert_default(conn: Connection, graph_id: str) -> None:
+    values = _new_row_values(default_assistant_id(graph_id), graph_id, {}, {}, {"created_by": "system"}, graph_id, None)
+    conn.execute(insert(A), values)
+
+
+def load_for_run(conn: Connection, assistant_id: str):
+    """The row a run uses; a graph's default assistant is made on first use."""
+    row = fetch_row(conn, assistant_id)
+    if row is None:
+        for graph_id in graph.GRAPHS:
+            if assistant_id == default_assistant_id(graph_id):
+                insert_default(conn, graph_id)
+                return fetch_row(conn, assistant_id)
+    return row
+
+
+class LangGraphAssistants:
+    def __init__(self, db: Database):
+        self.db = db
+        self._defaults_ready = False
+
+    async def ensure_defaults(self) -> None:
+        if self._defaults_ready:
+            return
+
+        def make(conn):
+            for graph_id in graph.GRAPHS:
+                if fetch_row(conn, default_assistant_id(graph_id)) is None:
+                    insert_default(conn, graph_id)
+
+        try:
+            await self.db.transact(make)
+        except IntegrityError:
+            pass  # another process made it first
+        self._defaults_ready = True
+
+    async def create(self, req: AssistantCreate) -> dict:
+        if req.graph_id not in graph.GRAPHS:
+            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(graph.GRAPHS)}")
+        if req.assistant_id is not None and not is_uuid(req.assistant_id):
+            raise Unprocessable("Invalid assistant ID: must be a UUID")
+        config = check_config(req.config)
+        context = req.context or {}
+        if config.get("configurable") and context:
+            raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
+        assistant_id = req.assistant_id or str(uuid.uuid4())
+        values = _new_row_values(assistant_id, req.graph_id, config, context, req.metadata or {}, req.name or "Untitled",
+                                 req.description)
+
+        def put(conn):
+            existing = fetch_row(conn, assistant_id)
+            if existing is not None:
+                if (req.if_exists or "raise") == "raise":
+                    raise Conflict(f"Assistant {assistant_id} already exists")
+                return view(existing)
+            conn.execute(insert(A), values)
+            return view(fetch_row(conn, assistant_id))
+
+        await self.ensure_defaults()
+        try:
+            return await self.db.transact(put)
+        except IntegrityError:
+            raise Conflict(f"Assistant {assistant_id} already exists") from None
+
+    async def get(self, assistant_id: str) -> dict:
+        assistant_id = resolve_assistant_id(assistant_id)
+        await self.ensure_defaults()
+        row = await self.db.query(lambda conn: fetch_row(conn, assistant_id))
+        if row is None:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        return view(row)
+
+    async def patch(self, assistant_id: str, req: AssistantPatch) -> dict:
+        assistant_id = resolve_assistant_id(assistant_id)
+        if req.graph_id is not None and req.graph_id not in graph.GRAPHS:
+            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(graph.GRAPHS)}")
+        if req.config is not None:
+            check_config(req.config)
+            if req.config.get("configurable") and req.context:
+                raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
+        await self.ensure_defaults()
+
+        def change(conn):
+            row = fetch_row(conn, assistant_id)
+            if row is None:
+                raise NotFound(f"Assistant {assistant_id} not found")
+            current = view(row)
+            extra = dict(row[4] or {})
+            if not extra:
+                extra = {k: current[k] for k in ("config", "context", "metadata", "name", "description")}
+                extra.update(version=1, created_at=float(row[2]), versions=[])
+                extra["versions"].append(_version_entry(extra, current["graph_id"], float(row[2])))
+            now = time.time()
+            graph_id = req.graph_id or current["graph_id"]
+            if req.config is not None:
+                extra["config"] = req.config
+            if req.context is not None:
+                extra["context"] = req.context
+            if req.metadata:
+                extra["metadata"] = {**(extra.get("metadata") or {}), **req.metadata}
+            if req.name is not None:
+                extra["name"] = req.name
+            if req.description is not None:
+                extra["description"] = req.description
+            versions = list(extra.get("versions") or [])
+            extra["version"] = max([v["version"] for v in versions] + [extra.get("version", 1)]) + 1
+            extra["updated_at"] = now
+            versions.append(_version_entry(extra, graph_id, now))
+            extra["versions"] = versions
+            body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
+                               extra.get("description"), row[2], base=None if row[4] else row[3])
+            conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=graph_id))
+            return view(fetch_row(conn, assistant_id))
+
+        return await self.db.transact(change)
+
+    async def delete(self, assistant_id: str) -> None:
+        assistant_id = resolve_assistant_id(assistant_id)
+
+        def remove(conn):
+            if conn.execute(delete(A).where(A.c.id == assistant_id)).rowcount == 0:
+                raise NotFound(f"Assistant with ID {assistant_id} not found")
+
+        await self.db.transact(remove)
+        if any(assistant_id == default_assistant_id(g) for g in graph.GRAPHS):
+            self._defaults_ready = False
+
+    async def _all(self) -> list[dict]:
+        await self.ensure_defaults()
+        rows = await self.db.query(lambda conn: conn.execute(select(*_COLUMNS).order_by(A.c.seq)).all())
+        return [view(row) for row in rows]
+
+    @staticmethod
+    def _matches(items: Iterable[dict], metadata: dict | None, graph_id: str | None, name: str | None) -> list[dict]:
+        out = []
+        for item in items:
+            if graph_id and item["graph_id"] != graph_id:
+                continue
+            if metadata and not contained(item["metadata"], metadata):
+                continue
+            if name and name.lower() not in (item["name"] or "").lower():
+                continue
+            out.append(item)
+        return out
+
+    async def search(self, req: AssistantSearch) -> tuple[list[dict], int, int | None]:
+        """(page, total, next offset or None)."""
+        items = self._matches(await self._all(), req.metadata, req.graph_id, req.name)
+        sort_by = req.sort_by or "created_at"
+        descending = (req.sort_order or "desc").lower() == "desc"
+        if sort_by in ("name", "graph_id"):
+            items.sort(key=lambda a: str(a.get(sort_by) or "").lower(), reverse=descending)
+        else:
+            items.sort(key=lambda a: a[sort_by], reverse=descending)
+        page = items[req.offset: req.offset + req.limit]
+        if req.select:
+            page = [{k: a[k] for k in req.select if k in a} for a in page]
+        following = req.offset + req.limit
+        return page, len(items), following if following < len(items) else None
+
+    async def count(self, req: AssistantCount) -> int:
+        return len(self._matches(await self._all(), req.metadata, req.graph_id, req.name))
+
+    async def graph(self, assistant_id: str) -> dict:
+        return graph.drawable((await self.get(assistant_id))["graph_id"])
+
+    async def schemas(self, assistant_id: str) -> dict:
+        return graph.schemas((await self.get(assistant_id))["graph_id"])
+
+    async def versions(self, assistant_id: str, req: AssistantVersions) -> list[dict]:
+        assistant_id = resolve_assistant_id(assistant_id)
+        await self.ensure_defaults()
+        row = await self.db.query(lambda conn: fetch_row(conn, assistant_id))
+        if row is None:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        current = view(row)
+        entries = (row[4] or {}).get("versions") or [
+            {**{k: current[k] for k in _VERSION_FIELDS}, "version": 1, "created_at": float(row[2])}]
+        out = []
+        for entry in sorted(entries, key=lambda e: e["version"], reverse=True):
+            item = {"assistant_id": assistant_id, **{k: entry.get(k) for k in _VERSION_FIELDS},
+                    "version": entry["version"], "created_at": iso(entry["created_at"])}
+            if req.metadata and not contained(item["metadata"], req.metadata):
+                continue
+            out.append(item)
+        return out[req.offset: req.offset + req.limit]
+
+    async def set_latest(self, assistant_id: str, version: int) -> dict:
+        assistant_id = resolve_assistant_id(assistant_id)
+
+        def change(conn):
+            row = fetch_row(conn, assistant_id)
+            if row is None:
+                raise NotFound(f"Assistant {assistant_id} not found")
+            extra = dict(row[4] or {})
+            entry = next((v for v in extra.get("versions") or [] if v["version"] == version), None)
+            if entry is None:
+                if not extra and version == 1:
+                    return view(row)
+                raise NotFound(f"Version {version} not found for assistant {assistant_id}")
+            for key in ("config", "context", "metadata", "name", "description"):
+                extra[key] = entry.get(key)
+            extra["version"] = version
+            extra["updated_at"] = time.time()
+            body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
+                               extra.get("description"), row[2])
+            conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=entry["graph_id"]))
+            return view(fetch_row(conn, assistant_id))
+
+        return await self.db.transact(change)

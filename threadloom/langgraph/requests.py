@@ -1,0 +1,154 @@
+"""Request bodies of the LangGraph Agent Server API. Fields this server does not use are
+accepted and ignored (LangGraph's clients send many); wrong types are refused with 422."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StreamMode = Literal[
+    "values", "messages", "updates", "events", "tasks", "checkpoints", "debug", "custom",
+    "messages-tuple", "tools", "lifecycle",
+]
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+SortOrder = Literal["asc", "desc", "ASC", "DESC"]
+
+
+class LangGraphModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Command(LangGraphModel):
+    resume: Any = None
+    update: Any = None
+    goto: Any = None
+
+
+class RunCreate(LangGraphModel):
+    assistant_id: str
+    input: Union[dict, list, str, None] = None
+    command: Command | None = None
+    config: dict | None = None
+    context: dict | None = None
+    metadata: dict | None = None
+    stream_mode: Union[StreamMode, list[StreamMode], None] = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    interrupt_before: Union[Literal["*"], list[str], None] = None
+    interrupt_after: Union[Literal["*"], list[str], None] = None
+    feedback_keys: list[str] | None = None
+    webhook: str | None = None
+    checkpoint: dict | None = None
+    checkpoint_id: str | None = None
+    checkpoint_during: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    if_not_exists: Literal["create", "reject"] | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    on_completion: Literal["delete", "keep"] | None = None
+    after_seconds: int | None = Field(default=None, ge=0)
+
+
+class RunsCancel(LangGraphModel):
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+
+class AssistantCreate(LangGraphModel):
+    graph_id: str
+    assistant_id: str | None = None
+    config: dict | None = None
+    context: dict | None = None
+    metadata: dict | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(LangGraphModel):
+    graph_id: str | None = None
+    config: dict | None = None
+    context: dict | None = None
+    metadata: dict | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantSearch(LangGraphModel):
+    metadata: dict | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[str] | None = None
+
+
+class AssistantCount(LangGraphModel):
+    metadata: dict | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+class AssistantVersions(LangGraphModel):
+    metadata: dict | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class AssistantSetLatest(LangGraphModel):
+    version: int
+
+
+class ThreadCreate(LangGraphModel):
+    thread_id: str | None = None
+    metadata: dict | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    ttl: Any = None
+    supersteps: list[dict] | None = None
+
+
+class ThreadPatch(LangGraphModel):
+    metadata: dict | None = None
+    ttl: Any = None
+
+
+class ThreadSearch(LangGraphModel):
+    metadata: dict | None = None
+    values: dict | None = None
+    ids: list[str] | None = None
+    status: ThreadStatus | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[str] | None = None
+
+
+class ThreadCount(LangGraphModel):
+    metadata: dict | None = None
+    values: dict | None = None
+    status: ThreadStatus | None = None
+
+
+class ThreadHistory(LangGraphModel):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: Union[str, dict, None] = None
+    metadata: dict | None = None
+    checkpoint: dict | None = None
+
+
+class ThreadStateUpdate(LangGraphModel):
+    values: Union[dict, list, None] = None
+    as_node: str | None = None
+    checkpoint: dict | None = None
+    checkpoint_id: str | None = None
+
+
+class ThreadStateAtCheckpoint(LangGraphModel):
+    checkpoint: dict
+    subgraphs: bool | None = None

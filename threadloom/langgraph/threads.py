@@ -1,0 +1,239 @@
+"""LangGraph threads over the engine's threads: the same rows, messages and runs the
+OpenAI door uses. `threads.extra` keeps the LangGraph metadata (any JSON) and config."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from threadloom.domain.ids import new_id as new_id_with
+from threadloom.domain.message import CreateMessageRequest, new_message
+from threadloom.domain.thread import CreateThreadRequest, new_thread
+from threadloom.langgraph.assistants import contained
+from threadloom.langgraph.errors import Conflict, NotFound, Unprocessable
+from threadloom.langgraph.ids import check_thread_id, is_uuid
+from threadloom.langgraph.messages import parse_input
+from threadloom.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
+from threadloom.langgraph.state import (
+    EMPTY_STATE,
+    THREAD_COLUMNS,
+    L,
+    M,
+    R,
+    S,
+    T,
+    Contents,
+    Snapshot,
+    ThreadRow,
+    load_snapshots,
+    snapshot_of,
+    thread_states,
+    thread_wire,
+)
+from threadloom.services.threads import message_row
+from threadloom.store.database import Database
+from threadloom.store.objects import message_store, thread_store
+
+
+def thread_not_found(thread_id: str) -> NotFound:
+    return NotFound(f"Thread with ID {thread_id} not found")
+
+
+def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | None) -> dict:
+    body = new_thread(CreateThreadRequest(), thread_id)
+    thread_store.insert(conn, body, updated_at=body["created_at"], extra={"metadata": metadata or {}, "config": {}})
+    return body
+
+
+def append_messages(conn: Connection, thread_id: str, values) -> None:
+    parsed = parse_input(values if isinstance(values, dict) else {"messages": values})
+    if parsed.tool_outputs or parsed.system:
+        raise Unprocessable("Only human and ai messages can be added to a thread's state")
+    now = int(time.time())
+    rows = [message_row(new_message(thread_id, CreateMessageRequest(**m), now=now)) for m in parsed.messages]
+    message_store.insert_many(conn, rows)
+
+
+class LangGraphThreads:
+    def __init__(self, db: Database, dispatcher=None):
+        self.db = db
+        self.dispatcher = dispatcher
+
+    async def _snapshot(self, thread_id: str) -> Snapshot:
+        check_thread_id(thread_id)
+        snapshot = (await self.db.query(lambda conn: load_snapshots(conn, [thread_id]))).get(thread_id)
+        if snapshot is None:
+            raise thread_not_found(thread_id)
+        return snapshot
+
+    async def create(self, req: ThreadCreate) -> dict:
+        if req.thread_id is not None and not is_uuid(req.thread_id):
+            raise Unprocessable("Invalid thread ID: must be a UUID")
+        thread_id = req.thread_id or str(uuid.uuid4())
+
+        def put(conn):
+            if thread_store.find(conn, thread_id) is not None:
+                if (req.if_exists or "raise") == "raise":
+                    raise Conflict(f"Thread with ID {thread_id} already exists")
+                return None
+            body = insert_langgraph_thread(conn, thread_id, req.metadata)
+            for superstep in req.supersteps or []:
+                for change in superstep.get("updates") or []:
+                    if change.get("values") is not None:
+                        append_messages(conn, thread_id, change["values"])
+            return body
+
+        body = await self.db.transact(put)
+        if body is not None and not req.supersteps:  # new and empty: nothing to read back
+            row = ThreadRow(thread_id, body["created_at"], body["created_at"], body, {"metadata": req.metadata or {}, "config": {}})
+            return thread_wire(snapshot_of(row, Contents()))
+        return thread_wire(await self._snapshot(thread_id))
+
+    async def get(self, thread_id: str) -> dict:
+        return thread_wire(await self._snapshot(thread_id))
+
+    async def patch(self, thread_id: str, req: ThreadPatch) -> dict:
+        check_thread_id(thread_id)
+
+        def change(conn):
+            row = conn.execute(select(*THREAD_COLUMNS).where(T.c.id == thread_id)).first()
+            if row is None:
+                raise thread_not_found(thread_id)
+            thread = ThreadRow(*row)
+            extra = dict(thread.extra or {})
+            extra["metadata"] = {**thread.metadata, **(req.metadata or {})}
+            extra.setdefault("config", {})
+            conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
+
+        await self.db.transact(change)
+        return await self.get(thread_id)
+
+    async def delete(self, thread_id: str) -> None:
+        check_thread_id(thread_id)
+
+        def remove(conn):
+            if thread_store.find(conn, thread_id) is None:
+                raise thread_not_found(thread_id)
+            active = conn.execute(
+                select(R.c.id).where(R.c.thread_id == thread_id, R.c.status.in_(("queued", "in_progress", "cancelling")))
+            ).scalars().all()
+            for table in (L, S, R, M):
+                conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            thread_store.delete(conn, thread_id)
+            return active
+
+        for run_id in await self.db.transact(remove):
+            if self.dispatcher is not None:
+                self.dispatcher.cancel(run_id)
+
+    async def copy(self, thread_id: str) -> dict:
+        check_thread_id(thread_id)
+        new_id = str(uuid.uuid4())
+
+        def duplicate(conn):
+            row = conn.execute(select(*THREAD_COLUMNS).where(T.c.id == thread_id)).first()
+            if row is None:
+                raise thread_not_found(thread_id)
+            thread = ThreadRow(*row)
+            now = int(time.time())
+            body = dict(thread.body, id=new_id, created_at=now)
+            thread_store.insert(conn, body, updated_at=now, extra={"metadata": thread.metadata, "config": thread.config})
+            id_map: dict[str, str] = {}
+            for table, prefix in ((M, "msg_"), (S, "step_")):
+                rows = conn.execute(select(table).where(table.c.thread_id == thread_id).order_by(table.c.seq)).mappings().all()
+                copies = []
+                for r in rows:
+                    copy_id = new_id_with(prefix)
+                    id_map[r["id"]] = copy_id
+                    values = {k: v for k, v in r.items() if k != "seq"}
+                    values.update(id=copy_id, thread_id=new_id, body=dict(r["body"], id=copy_id, thread_id=new_id))
+                    copies.append(values)
+                if copies:
+                    conn.execute(insert(table), copies)
+
+        await self.db.transact(duplicate)
+        return await self.get(new_id)
+
+    async def search(self, req: ThreadSearch) -> tuple[list[dict], int, int | None]:
+        def read(conn):
+            stmt = select(*THREAD_COLUMNS)
+            if req.ids:
+                stmt = stmt.where(T.c.id.in_(req.ids))
+            rows = [ThreadRow(*r) for r in conn.execute(stmt.order_by(T.c.seq)).all()]
+            if req.metadata:
+                rows = [r for r in rows if contained(r.metadata, req.metadata)]
+            need_state = bool(req.status or req.values or req.sort_by in ("status", "updated_at", "state_updated_at"))
+            snapshots = load_snapshots(conn, [r.id for r in rows]) if need_state else None
+            if snapshots is not None:
+                candidates = [snapshots[r.id] for r in rows if r.id in snapshots]
+                if req.status:
+                    candidates = [s for s in candidates if s.status == req.status]
+                if req.values:
+                    candidates = [s for s in candidates if contained(s.values, req.values)]
+                keyed = [(s.thread.id, s) for s in candidates]
+            else:
+                keyed = [(r.id, r) for r in rows]
+            descending = (req.sort_order or "desc").lower() == "desc"
+            sort_by = req.sort_by or "created_at"
+
+            def key(item):
+                obj = item[1]
+                if sort_by == "thread_id":
+                    return item[0]
+                if sort_by == "status":
+                    return obj.status
+                if sort_by in ("updated_at", "state_updated_at"):
+                    return obj.updated_at
+                thread = obj.thread if isinstance(obj, Snapshot) else obj
+                return thread.created_at
+
+            keyed = list(enumerate(keyed))
+            keyed.sort(key=lambda p: (key(p[1]), p[0]), reverse=descending)
+            total = len(keyed)
+            page_ids = [item[0] for _, item in keyed[req.offset: req.offset + req.limit]]
+            page = load_snapshots(conn, page_ids)
+            return [page[i] for i in page_ids if i in page], total
+
+        snapshots, total = await self.db.query(read)
+        items = [thread_wire(s) for s in snapshots]
+        if req.select:
+            items = [{k: t[k] for k in req.select if k in t} for t in items]
+        following = req.offset + req.limit
+        return items, total, following if following < total else None
+
+    async def count(self, req: ThreadCount) -> int:
+        _, total, _ = await self.search(ThreadSearch(metadata=req.metadata, values=req.values, status=req.status, limit=1))
+        return total
+
+    async def state(self, thread_id: str) -> dict:
+        states = thread_states(await self._snapshot(thread_id))
+        return states[0] if states else dict(EMPTY_STATE)
+
+    async def state_at(self, thread_id: str, checkpoint_id: str) -> dict:
+        for state in thread_states(await self._snapshot(thread_id)):
+            if state["checkpoint_id"] == checkpoint_id:
+                return state
+        raise NotFound(f"Checkpoint {checkpoint_id} not found")
+
+    async def history(self, thread_id: str, req: ThreadHistory) -> list[dict]:
+        states = thread_states(await self._snapshot(thread_id))
+        before = req.before
+        if isinstance(before, dict):
+            before = before.get("checkpoint_id") or (before.get("configurable") or {}).get("checkpoint_id")
+        if before:
+            ids = [s["checkpoint_id"] for s in states]
+            states = states[ids.index(before) + 1:] if before in ids else []
+        if req.metadata:
+            states = [s for s in states if contained(s["metadata"], req.metadata)]
+        return states[: req.limit]
+
+    async def update_state(self, thread_id: str, req: ThreadStateUpdate) -> dict:
+        snapshot = await self._snapshot(thread_id)
+        if snapshot.status == "busy":
+            raise Conflict(f"Thread {thread_id} has in-flight runs")
+        await self.db.transact(lambda conn: append_messages(conn, thread_id, req.values))
+        states = thread_states(await self._snapshot(thread_id))
+        checkpoint = states[0]["checkpoint"] if states else None
+        return {"checkpoint": checkpoint}
