@@ -265,17 +265,6 @@ def test_list_items_equal_what_get_returns(http):
     assert listed == created
 
 
-def _on_postgresql() -> bool:
-    import os
-
-    return (os.environ.get("THREADLOOM_TEST_DATABASE") or "").startswith("postgres")
-
-
-@pytest.mark.xfail(
-    _on_postgresql(),
-    strict=True,
-    reason="bodies are stored as JSONB on PostgreSQL, which reorders object keys (store/tables.py)",
-)
 def test_key_order_of_schemas_and_metadata_is_kept(http):
     """Property order in a function's parameters or a json_schema is what the model is
     shown (and the order strict structured outputs generate fields in): it must survive

@@ -5,7 +5,6 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
@@ -13,7 +12,7 @@ branch_labels = None
 depends_on = None
 
 Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Body = sa.JSON().with_variant(JSONB(), "postgresql")
+Body = sa.JSON()  # not JSONB, which reorders keys
 
 
 def _object_table(name: str, *columns: sa.Column) -> None:
