@@ -2,6 +2,8 @@
 multitask strategies, if_not_exists, threadless runs and the resumable join stream."""
 
 
+import asyncio
+
 import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
@@ -305,3 +307,81 @@ def test_run_errors_use_langgraph_shapes(server, upstream):
     assert isinstance(bad_mode.body["detail"], list) and bad_mode.body["detail"][0]["loc"][:2] == ["body", "stream_mode"]
     assert missing_run.body == {"detail": "Run 1b4e28ba-2fa1-11d2-883f-0016d3cca427 not found"}
     assert bad_run_id.body == {"detail": "Invalid run ID: must be a UUID"}
+
+
+def test_cancel_a_pending_run_lets_the_queue_go_on(server, upstream):
+    upstream.script(slow_reply("first", delay=0.2), {"text": "third"})
+
+    async def main():
+        lg = lg_client(server)
+        thread = await lg.threads.create()
+        first = await lg.runs.create(thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": "one"}]})
+        second = await lg.runs.create(thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": "two"}]})
+        third = await lg.runs.create(thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": "three"}]})
+        await lg.runs.cancel(thread["thread_id"], second["run_id"])
+        out = await lg.runs.join(thread["thread_id"], third["run_id"])
+        statuses = [(await lg.runs.get(thread["thread_id"], r["run_id"]))["status"] for r in (first, second, third)]
+        return statuses, out
+
+    statuses, out = run(main())
+    assert statuses == ["success", "interrupted", "success"]
+    assert [m["content"] for m in out["messages"]] == ["one", "first", "three", "third"]
+
+
+def test_a_threadless_run_deletes_its_thread_when_done(server, upstream):
+    upstream.script({"text": "gone soon"})
+
+    async def main():
+        lg = lg_client(server)
+        created = await lg.runs.create(None, "agent", input=HI)
+        for _ in range(200):
+            try:
+                await lg.threads.get(created["thread_id"])
+            except NotFoundError:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    assert run(main()) is True
+
+
+def test_bulk_cancel_and_batch_create(server, upstream):
+    upstream.default(slow_reply(delay=0.3))
+
+    async def main():
+        lg = lg_client(server)
+        thread = await lg.threads.create()
+        created = await lg.runs.create(thread["thread_id"], "agent", input=HI)
+        await wait_status(lg, thread["thread_id"], created["run_id"], "running")
+        await lg.runs.cancel_many(thread_id=thread["thread_id"], run_ids=[created["run_id"]])
+        cancelled = await wait_status(lg, thread["thread_id"], created["run_id"], "interrupted")
+        batch = await lg.runs.create_batch([{"assistant_id": "agent", "input": HI}, {"assistant_id": "agent", "input": HI}])
+        with pytest.raises(NotFoundError):
+            await lg.runs.cancel_many(thread_id=thread["thread_id"], run_ids=["1b4e28ba-2fa1-11d2-883f-0016d3cca427"])
+        for run_ in batch:
+            await lg.runs.cancel(run_["thread_id"], run_["run_id"], wait=True)
+        return cancelled, batch
+
+    cancelled, batch = run(main())
+    assert cancelled["status"] == "interrupted"
+    assert len(batch) == 2 and all(r["status"] == "pending" for r in batch)
+
+
+def test_join_stream_of_a_finished_run_that_was_not_resumable_is_empty(server, upstream):
+    upstream.script({"text": "done already"})
+
+    async def main():
+        lg = lg_client(server)
+        thread = await lg.threads.create()
+        created = await lg.runs.create(thread["thread_id"], "agent", input=HI)
+        await lg.runs.join(thread["thread_id"], created["run_id"])
+        return await collect(lg.runs.join_stream(thread["thread_id"], created["run_id"]))
+
+    assert run(main()) == []
+
+
+def test_ok_and_info(server):
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/ok").json() == {"ok": True}
+        info = http.get("/info").json()
+        assert info["flags"]["assistants"] is True

@@ -149,3 +149,18 @@ def test_thread_errors(server):
     assert bad_create.body == {"detail": "Invalid thread ID: must be a UUID"}
     assert missing.status_code == 404 and missing.body["detail"].startswith("Thread with ID ")
     assert bad_search.body["detail"][0]["loc"] == ["body", "status"]
+
+
+def test_update_state_adds_messages(server, upstream):
+    upstream.script({"text": "seen both"})
+
+    async def main():
+        lg = lg_client(server)
+        thread = await lg.threads.create()
+        update = await lg.threads.update_state(thread["thread_id"], {"messages": [{"role": "user", "content": "context first"}]})
+        out = await lg.runs.wait(thread["thread_id"], "agent", input=HI)
+        return update, out
+
+    update, out = run(main())
+    assert update["checkpoint"]["checkpoint_id"]
+    assert [m["content"] for m in out["messages"]] == ["context first", "hi", "seen both"]

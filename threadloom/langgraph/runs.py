@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.errors import NotFound as DomainNotFound
@@ -208,6 +208,7 @@ class LangGraphRuns:
         self._consumers: dict[str, int] = {}
         self._released: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._recovered = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -217,12 +218,33 @@ class LangGraphRuns:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def _recover_once(self) -> None:
+        """After a restart, runs that were waiting (enqueued, or a rollback to finish) have
+        nobody to start them: the first request of this door looks for them."""
+        if self._recovered:
+            return
+        self._recovered = True
+
+        async def recover():
+            try:
+                threads = await self.db.query(lambda conn: conn.execute(
+                    select(L.c.thread_id).where(
+                        or_(and_(L.c.engine_run_id.is_(None), L.c.status.is_(None)), L.c.status == ROLLBACK)
+                    ).distinct()).scalars().all())
+                for thread_id in threads:
+                    await self.pump(thread_id)
+            except Exception:
+                log.exception("could not recover waiting LangGraph runs")
+
+        self._spawn(recover())
+
     def _signal_started(self, run_id: str) -> None:
         event = self._started.pop(run_id, None)
         if event is not None:
             event.set()
 
     async def get_row(self, thread_id: str, run_id: str) -> RunRow:
+        self._recover_once()
         check_thread_id(thread_id)
         check_run_id(run_id)
 
@@ -295,6 +317,7 @@ class LangGraphRuns:
         )
 
     async def create(self, prepared: Prepared) -> RunRow:
+        self._recover_once()
         created = await self.db.transact(lambda conn: self._create_tx(conn, prepared))
         if created.engine_run is not None:
             self._announce(created.engine_run)
@@ -595,6 +618,9 @@ class LangGraphRuns:
             await asyncio.wait_for(event.wait(), timeout)
             return True
         except TimeoutError:
+            waiter = self._waiters.get(row.thread_id)
+            if waiter is None or waiter.done():
+                self._spawn(self.pump(row.thread_id))  # nobody is going to start it: look again
             return False
 
     async def _engine_status(self, engine_run_id: str) -> str | None:

@@ -158,11 +158,12 @@ class StreamTranslator:
 
     def _tool_chunk(self, index: int, entry: dict) -> list:
         call = self.calls[index]
-        fragment = entry.get("function", {}).get("arguments", "")
+        function = entry.get("function") or {}
+        fragment = function.get("arguments") or ""
         first = "id" in entry
         chunk = {
-            "name": call[1] if first else None, "args": fragment, "id": call[0] if first else None,
-            "index": index, "type": "tool_call_chunk",
+            "name": call[1] if first or function.get("name") else None, "args": fragment,
+            "id": call[0] if first else None, "index": index, "type": "tool_call_chunk",
         }
         parsed = lc.parse_arguments(fragment)
         if parsed is not None:
@@ -222,6 +223,8 @@ class StreamTranslator:
                 function = entry.get("function") or {}
                 if call is None:
                     call = self.calls[index] = [entry.get("id") or "", function.get("name") or "", ""]
+                elif function.get("name") and not call[1]:
+                    call[1] = function["name"]  # some servers name a call after its first chunk
                 call[2] += function.get("arguments") or ""
                 emit("messages-tuple", "messages", lambda: self._tool_chunk(index, entry))
                 self._emit_partial(emit)
