@@ -12,8 +12,8 @@ over HTTP with server-sent events (`pip install "llama-cpp-python[server]"`).
 For each request: TTFT = request start to the first non-empty text; decode tok/s =
 (tokens after the first) / (time from the first to the last text); end-to-end tok/s =
 tokens / total time. Tokens are counted by the model's tokenizer on the text each side
-returned, the same way for both. The two sides take turns request by request, so a
-change of machine load falls on both. Figures are reported, never asserted.
+returned, the same way for both. The two sides take turns request by request (the first
+alternating), so a change of machine load falls on both. Figures are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -146,19 +146,26 @@ async def main() -> int:
     backend = EmbeddedBackend(model_path=model_path, context_window=N_CTX, n_threads=args.threads)
     proc, url = start_llama_server(model_path, args.threads)
     results: dict[str, list[dict]] = {"embedded": [], "llama_server": []}
+    load_before = os.getloadavg()[0]
     same_text = 0
     try:
         async with httpx.AsyncClient(base_url=url, timeout=300) as client:
             # Warm-up: load the embedded model, let both sides touch their pages once.
             await embedded_once(backend, "Hello", 8)
             await server_once(client, "Hello", 8, backend.count_tokens)
-            for _ in range(args.rounds):
-                for prompt in PROMPTS:
+            for turn in range(args.rounds * len(PROMPTS)):
+                prompt = PROMPTS[turn % len(PROMPTS)]
+                # Who goes first alternates, so that neither side always finds the
+                # caches warm (or cold) from the other.
+                if turn % 2 == 0:
                     emb = await embedded_once(backend, prompt, args.max_tokens)
                     srv = await server_once(client, prompt, args.max_tokens, backend.count_tokens)
-                    results["embedded"].append(emb)
-                    results["llama_server"].append(srv)
-                    same_text += emb["text"] == srv["text"]
+                else:
+                    srv = await server_once(client, prompt, args.max_tokens, backend.count_tokens)
+                    emb = await embedded_once(backend, prompt, args.max_tokens)
+                results["embedded"].append(emb)
+                results["llama_server"].append(srv)
+                same_text += emb["text"] == srv["text"]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -175,6 +182,8 @@ async def main() -> int:
         "n_ctx": N_CTX,
         "max_tokens": args.max_tokens,
         "identical_answers": f"{same_text}/{len(results['embedded'])}",
+        # Other work on the machine moves the absolute figures; the ratio moves less.
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0], "cores": os.cpu_count()},
         "embedded": emb,
         "llama_server": srv,
         "ratio_embedded_over_server": {
@@ -184,7 +193,8 @@ async def main() -> int:
         },
     }
     print(f"model {report['model']}, {args.threads} thread(s), n_ctx {N_CTX}, max_tokens {args.max_tokens}, "
-          f"{emb['requests']} requests per side, identical answers {report['identical_answers']}")
+          f"{emb['requests']} requests per side, identical answers {report['identical_answers']}, "
+          f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'':14}{'TTFT ms (p50)':>15}{'decode tok/s':>14}{'e2e tok/s':>11}{'tokens':>8}")
     for name, s in (("embedded", emb), ("llama_server", srv)):
         print(f"{name:14}{s['ttft_ms_median']:>15.1f}{s['decode_tok_s_median']:>14.1f}"

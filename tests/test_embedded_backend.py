@@ -110,6 +110,18 @@ def test_a_model_path_that_does_not_exist_is_a_clear_error(tmp_path):
         EmbeddedBackend(model_path=str(tmp_path / "nope.gguf"), context_window=2048)
 
 
+def test_any_gguf_file_can_be_served_by_path(tmp_path):
+    other = tmp_path / "my-model.gguf"
+    other.symlink_to(embedded_module.packaged_model_path())
+    b = EmbeddedBackend(model_path=str(other), context_window=1024)
+    try:
+        assert b.model_path == str(other)
+        chunks = collect(b, ask("Say hello.", max_tokens=8))
+        assert text_of(chunks) and isinstance(chunks[-1], Finish)
+    finally:
+        asyncio.run(b.aclose())
+
+
 def test_the_model_loads_lazily_and_counts_tokens_with_its_own_tokenizer():
     b = EmbeddedBackend(model_path=None, context_window=1024)
     try:

@@ -71,6 +71,12 @@ def last_message_text(sdk, thread_id: str) -> str:
     return "".join(part.text.value for part in message.content if part.type == "text")
 
 
+def test_models_lists_the_default_embedded_route(sdk):
+    models = sdk.models.list().data
+    assert [(m.id, m.owned_by) for m in models] == [("*", "threadloom:embedded")]
+    assert sdk.models.retrieve("smollm2").owned_by == "threadloom:embedded"
+
+
 def test_a_run_completes_with_text_from_the_embedded_model(sdk):
     thread, run = run_once(sdk, "What is the capital of France?", max_completion_tokens=256)
     assert run.status == "completed", run.last_error
