@@ -179,3 +179,29 @@ def test_an_openai_assistant_with_tools_used_from_this_door(server, upstream, cl
     assert sent["model"] == "v1-model"
     assert sent["messages"][0] == {"role": "system", "content": "You look things up."}
     assert sent["tools"][0]["function"]["name"] == "lookup"
+
+
+def test_a_resume_after_the_interrupt_expired_fails_visibly(server_factory, upstream):
+    short = server_factory("--upstream", upstream.url, "--run-ttl", "2")
+    upstream.script(_tool_turn(("get_weather", {"city": "Paris"})))
+
+    async def main():
+        import asyncio
+
+        lg = lg_client(short)
+        thread = await lg.threads.create()
+        cfg = {"configurable": {"tools": [WEATHER_TOOL]}}
+        out = await lg.runs.wait(thread["thread_id"], "agent", input=ASK, config=cfg)
+        call_id = out["__interrupt__"][0]["value"]["tool_calls"][0]["id"]
+        for _ in range(100):
+            if (await lg.threads.get(thread["thread_id"]))["status"] != "interrupted":
+                break
+            await asyncio.sleep(0.1)
+        parts = await collect(lg.runs.stream(thread["thread_id"], "agent", command={"resume": {call_id: "late"}},
+                                             config=cfg, stream_mode="updates"))
+        return parts, await lg.runs.list(thread["thread_id"])
+
+    parts, runs = run(main())
+    assert [e for e, _ in parts] == ["metadata", "error"]
+    assert "expired" in events(parts, "error")[0]["message"]
+    assert runs[0]["status"] == "error"

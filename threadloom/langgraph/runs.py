@@ -163,6 +163,16 @@ class Created:
     pump: bool = False
 
 
+def expired_interrupt(conn: Connection, thread_id: str) -> dict | None:
+    """The error of a resume that comes after the interrupt it answers expired (an engine
+    run waits for tool outputs at most --run-ttl seconds)."""
+    latest = conn.execute(select(R.c.status).where(R.c.thread_id == thread_id).order_by(R.c.seq.desc()).limit(1)).scalar()
+    if latest != "expired":
+        return None
+    return {"error": "InvalidUpdateError",
+            "message": "The interrupt this resume answers expired before it was resumed (the server's run TTL)."}
+
+
 def pending_interrupt(conn: Connection, engine_run_id: str) -> tuple[str | None, str]:
     """The open tool-calls step of a run waiting for outputs, and the id of its interrupt."""
     for body in conn.execute(select(S.c.body).where(S.c.run_id == engine_run_id).order_by(S.c.seq.desc())).scalars():
@@ -421,7 +431,10 @@ class LangGraphRuns:
                     resume_outputs(p.resume, calls, pending_interrupt(conn, active[0])[1])
                 created.pump = True
             elif not p.parsed.messages:
-                status = "success"  # nothing to run: the graph ends where it is
+                # Nothing to run: the graph ends where it is (a resume with nothing waiting is
+                # ignored, as LangGraph does), unless the interrupt it answers expired.
+                door["error"] = expired_interrupt(conn, p.thread_id) if p.has_resume else None
+                status = "error" if door["error"] else "success"
             else:
                 engine_run = self._start_fresh(conn, p.thread_id, door, engine_assistant)
         else:
@@ -582,6 +595,10 @@ class LangGraphRuns:
             conn.execute(update(L).where(L.c.id == pending.id).values(engine_run_id=engine_run_id, body=body))
             return ("resume", pending.id, engine_run_id, outputs)
         if not door["messages"]:
+            if door["has_resume"]:
+                error = expired_interrupt(conn, thread_id)
+                if error:
+                    return settle("error", error)
             return settle("success")  # nothing to run, or a resume with nothing waiting: LangGraph ignores it
         assistants = tables.assistants
         engine_assistant = conn.execute(
