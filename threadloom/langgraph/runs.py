@@ -160,6 +160,7 @@ class Created:
     row: RunRow | None = None
     engine_run: dict | None = None
     cancel: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)  # pending runs it interrupted or rolled back
     pump: bool = False
 
 
@@ -331,6 +332,8 @@ class LangGraphRuns:
         created = await self.db.transact(lambda conn: self._create_tx(conn, prepared))
         if created.engine_run is not None:
             self._announce(created.engine_run)
+        for run_id in created.settled:
+            self._signal_started(run_id)
         for engine_run_id in created.cancel:
             await self._cancel_engine(prepared.thread_id, engine_run_id)
         row = created.row
@@ -384,8 +387,7 @@ class LangGraphRuns:
                     conn.execute(delete(L).where(L.c.id.in_(pending)))
                 else:
                     conn.execute(update(L).where(L.c.id.in_(pending)).values(status="interrupted"))
-                for run_id in pending:
-                    self._signal_started(run_id)
+                created.settled.extend(pending)
             if engine_busy:
                 created.cancel.append(active[0])
                 if p.strategy == "rollback":
@@ -590,6 +592,8 @@ class LangGraphRuns:
                 outputs = resume_outputs(door["resume"], calls, interrupt_id)
             except BadRequest as exc:
                 return settle("error", {"error": "InvalidUpdateError", "message": exc.message})
+            # (Read from the writer thread on SQLite: a length, and nothing publishes to a run
+            # that waits for outputs.)
             door.update(event_start=self.bus.position(engine_run_id), base_ordinal=time.time_ns(), resumed_step=step_id)
             body = dict(pending.body, _door=door)
             conn.execute(update(L).where(L.c.id == pending.id).values(engine_run_id=engine_run_id, body=body))
