@@ -98,7 +98,8 @@ def test_parallel_tool_calls_resume_with_tool_messages(server, upstream):
     messages = events(parts, "messages")
     tool_messages = [m for m, meta in messages if m["type"] == "tool"]
     assert [m["content"] for m in tool_messages] == ["fine in Paris", "fine in Rome"]
-    assert all(meta["langgraph_node"] == "tools" for m, meta in messages if m["type"] == "tool")
+    assert all(meta["langgraph_node"] == "tools" and meta["langgraph_step"] == 2 for m, meta in messages if m["type"] == "tool")
+    assert all(meta["langgraph_step"] == 3 for m, meta in messages if meta["langgraph_node"] == "agent")
     assert "".join(m["content"] for m, meta in messages if meta["langgraph_node"] == "agent") == "Both fine."
 
 

@@ -743,6 +743,7 @@ class LangGraphRuns:
             run_id=row.id, thread_id=row.thread_id, assistant_id=row.assistant_id, graph_id=door["graph_id"],
             model=door["model"], temperature=door["temperature"], metadata=row.body["metadata"],
             modes=set(modes), base_messages=base,
+            first_step=1 if door.get("resumed_step") else 0,  # a resume starts after the agent's step
         )
 
     async def stream(

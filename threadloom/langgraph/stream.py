@@ -74,6 +74,7 @@ class StreamTranslator:
         metadata: dict,
         modes: set[str],
         base_messages: list[dict] | None,
+        first_step: int = 0,
     ):
         self.run_id = run_id
         self.thread_id = thread_id
@@ -100,7 +101,7 @@ class StreamTranslator:
         self._model_metadata = {"ls_provider": "openai", "ls_model_name": model, "ls_model_type": "chat"}
         if temperature is not None:
             self._model_metadata["ls_temperature"] = temperature
-        self.step = 0
+        self.step = first_step  # the graph step before this segment's first node
         self.ended = False
         self._new_turn()
         self._seen: set[str] = set()
