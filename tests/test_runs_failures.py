@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import free_port
+from conftest import free_port, test_database_url
 from openapi_schemas import assert_schema
 from run_checks import (
     WEATHER_TOOL,
@@ -226,12 +226,45 @@ def test_a_tool_call_name_sent_after_its_first_chunk_is_streamed_once(fhttp, chu
     assert call["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
 
 
+@pytest.mark.skipif(not (test_database_url() or "").startswith("postgres"), reason="several servers share PostgreSQL")
+def test_a_cancel_through_another_server_ends_the_stream_and_the_model_call(server_factory, upstream, chunk_model):
+    """Two servers on one database: the run streams from A, the cancel goes to B."""
+    database = server_factory.new_database()
+    route = ("--upstream", upstream.url, "--route", f"slow=openai_compat,url={chunk_model.url}/slow/v1")
+    a = server_factory(*route, database=database)
+    b = server_factory(*route, database=database)
+    chunk_model.hung_up.clear()
+    with httpx.Client(base_url=a.v1, timeout=30) as ha, httpx.Client(base_url=b.v1, timeout=30) as hb:
+        assistant = create_assistant(ha, model="slow")
+        thread = create_thread(ha, "talk for a minute")
+        result: dict = {}
+
+        def consume():
+            result["events"] = post_stream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        message = wait_for_assistant_message(hb, thread["id"])
+        assert hb.post(f"/threads/{thread['id']}/runs/{message['run_id']}/cancel").status_code == 200
+        reader.join(20)
+        assert "events" in result, "A's stream did not end after B cancelled the run"
+        assert [e.name for e in result["events"]][-2:] == ["thread.run.cancelled", "done"]
+        assert chunk_model.hung_up.wait(10), "A kept reading the model after the cancel"
+        for h in (ha, hb):
+            assert wait_run(h, thread["id"], message["run_id"])["status"] == "cancelled"
+        final = thread_messages(hb, thread["id"])[-1]
+        assert final["status"] == "incomplete" and final["incomplete_details"] == {"reason": "run_cancelled"}
+        # The message keeps what A streamed of it.
+        streamed = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in result["events"] if e.name == "thread.message.delta")
+        assert streamed and text_of(final) == streamed
+
+
 # -- expiry ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def short_ttl_server(server_factory, upstream_process):
-    return server_factory("--upstream", upstream_process.url, "--run-ttl", "2")
+    return server_factory("--upstream", upstream_process.url, "--run-ttl", "4")
 
 
 @pytest.fixture
@@ -245,9 +278,9 @@ def test_a_run_waiting_for_tool_outputs_expires(thttp, upstream):
     assistant = create_assistant(thttp, tools=[WEATHER_TOOL])
     thread = create_thread(thttp, "weather?")
     run = start_run(thttp, thread["id"], assistant_id=assistant["id"])
-    assert run["expires_at"] == run["created_at"] + 2
+    assert run["expires_at"] == run["created_at"] + 4
     waiting = wait_run(thttp, thread["id"], run["id"])
-    assert waiting["status"] == "requires_action"
+    assert waiting["status"] == "requires_action", waiting  # reached well within the 4 s (created_at is whole seconds)
     (call,) = waiting["required_action"]["submit_tool_outputs"]["tool_calls"]
     ended = wait_run(thttp, thread["id"], run["id"], until={"expired"})
     assert ended["required_action"] is None and ended["expires_at"] == run["expires_at"]

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select, update
 
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message
+from threadloom.domain.run_status import is_terminal
 from threadloom.domain.run_step import function_call, new_message_step, new_tool_calls_step
 from threadloom.engine.context import PromptBudgetExceeded, Unit, build_context, message_unit, tool_step_unit
 from threadloom.engine.run_writer import (
@@ -388,6 +389,19 @@ class RunExecutor:
     async def _end(self, turn: Turn, status: str, *, last_error=None, incomplete_reason=None) -> None:
         run = turn.run
         now = int(time.time())
+        puts, events = self._close_open(turn, status, now, last_error)
+        ended = end_run_body(run, turn.state, status, now, last_error=last_error, incomplete_reason=incomplete_reason)
+        events.append((f"thread.run.{status}", ended))
+        try:
+            await self.writer.commit(
+                ended, run["status"], state=turn.state, puts=puts, events=events,
+                run_columns={"owner": None, "lease_until": None},
+            )
+        except StaleRun:
+            await self._settle_stale(turn)
+
+    def _close_open(self, turn: Turn, status: str, now: int, last_error) -> tuple[list, list]:
+        """The final form (and events) of the message and steps this turn has open."""
         puts, events = [], []
         if turn.message is not None and not turn.message_closed:
             message = close_message(turn.message, "".join(turn.text), status, now)
@@ -403,19 +417,13 @@ class RunExecutor:
             step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
             puts.append((step_store, step))
             events.append((f"thread.run.step.{step['status']}", step))
-        ended = end_run_body(run, turn.state, status, now, last_error=last_error, incomplete_reason=incomplete_reason)
-        events.append((f"thread.run.{status}", ended))
-        try:
-            await self.writer.commit(
-                ended, run["status"], state=turn.state, puts=puts, events=events,
-                run_columns={"owner": None, "lease_until": None},
-            )
-        except StaleRun:
-            await self._settle_stale(turn)
+        return puts, events
 
     async def _settle_stale(self, turn: Turn) -> None:
         """Someone else changed the run mid-turn: a cancel leaves it `cancelling`, which this
-        executor (the one holding the turn) turns into `cancelled`."""
+        executor (the one holding the turn) turns into `cancelled`. A run another process
+        ended (a cancel sent to another server, a sweeper) keeps its end; this turn closes
+        what it had open, with the text it streamed, and this process's streams end too."""
         loaded = await self.writer.load(turn.run["id"])
         if loaded is None:
             return
@@ -423,3 +431,8 @@ class RunExecutor:
         if run["status"] == "cancelling":
             turn.run = run
             await self._end(turn, "cancelled")
+        elif is_terminal(run["status"]):
+            puts, events = self._close_open(turn, run["status"], int(time.time()), run["last_error"])
+            events.append((f"thread.run.{run['status']}", run))
+            await self.writer.commit(run, None, puts=puts, events=events)
+            self.writer.bus.end(run["id"])

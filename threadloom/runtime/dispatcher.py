@@ -51,6 +51,17 @@ class LocalDispatcher:
             task.cancel()
         return True
 
+    def running(self) -> list[str]:
+        """The runs this process has a task for."""
+        return list(self._running)
+
+    def interrupt(self, run_id: str) -> None:
+        """Stop the run's turn at its next model chunk, without interrupting a write: another
+        process ended the run (or is ending it)."""
+        entry = self._running.get(run_id)
+        if entry is not None:
+            entry[1].set()
+
     async def shutdown(self) -> None:
         tasks = [task for task, _ in self._running.values()]
         for task in tasks:

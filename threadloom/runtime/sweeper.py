@@ -16,6 +16,8 @@ from threadloom.store import tables
 
 log = logging.getLogger("threadloom.runtime")
 
+# Statuses only another process (or a cancel) gives a run this process is executing.
+ENDED_ELSEWHERE = ("cancelling", "cancelled", "failed", "expired")
 ORPHAN_ERROR = {"code": "server_error", "message": "The server executing this run stopped before it finished."}
 
 
@@ -83,6 +85,7 @@ class RunSweeper:
             return expired, orphans
 
         expired, orphans = await self.writer.db.query(due)
+        await self._interrupt_ended_elsewhere()
         for run_id, status in expired:
             await end_stored_run(self.writer, run_id, status, "expired")
         for run_id, status in orphans:
@@ -91,3 +94,16 @@ class RunSweeper:
             else:
                 log.warning("run %s was orphaned by a stopped executor; failing it", run_id)
                 await end_stored_run(self.writer, run_id, status, "failed", last_error=ORPHAN_ERROR)
+
+    async def _interrupt_ended_elsewhere(self) -> None:
+        """A run this process executes that another process cancelled or ended (a cancel
+        sent to another server, a lapsed lease): stop its model call and end its streams."""
+        local = self.dispatcher.running()
+        runs = tables.runs
+        for i in range(0, len(local), 500):
+            batch = local[i : i + 500]
+            ended = await self.writer.db.query(lambda conn: conn.execute(
+                select(runs.c.id).where(runs.c.id.in_(batch), runs.c.status.in_(ENDED_ELSEWHERE))
+            ).scalars().all())
+            for run_id in ended:
+                self.dispatcher.interrupt(run_id)
