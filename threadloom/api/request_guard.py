@@ -2,7 +2,8 @@
 request and wrap streaming bodies):
 
 - `OpenAI-Beta: assistants=v1` is refused on /v1 (v1 objects have other shapes);
-- a path holding NUL is not found (no id holds one, and PostgreSQL refuses it);
+- outside /v1, a path holding NUL is not found (no id holds one, and PostgreSQL refuses
+  it as a parameter; /v1 answers it per resource: "No thread found with id ...");
 - an unhandled error becomes a 500 in the protocol's error shape *without* closing the
   keep-alive connection, as Starlette's outermost handler would.
 """
@@ -47,12 +48,8 @@ class RequestGuardMiddleware:
             for name, value in scope["headers"]:
                 if name == b"openai-beta" and b"assistants=v1" in value:
                     return await _send_json(send, 400, _BETA_V1)
-        if "\x00" in path:
-            if openai:
-                body = _openai_error(f"Invalid URL ({scope['method']} {path.replace(chr(0), '%00')})", "invalid_request_error", None)
-            else:
-                body = orjson.dumps({"detail": "Not Found"})
-            return await _send_json(send, 404, body)
+        if "\x00" in path and not openai:
+            return await _send_json(send, 404, orjson.dumps({"detail": "Not Found"}))
 
         started = False
 

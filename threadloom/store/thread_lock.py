@@ -20,6 +20,8 @@ _ACTIVE_RUN = (
 
 def lock_thread(conn: Connection, thread_id: str) -> dict:
     """The thread's body, with its row locked until the transaction ends."""
+    if "\x00" in thread_id:  # no id holds NUL, and PostgreSQL refuses it as a parameter
+        raise NotFound.of("thread", thread_id)
     body = conn.execute(_LOCK_THREAD, {"thread_id": thread_id}).scalar()
     if body is None:
         raise NotFound.of("thread", thread_id)
