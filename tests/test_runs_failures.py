@@ -92,11 +92,12 @@ def chunk_model():
 
 @pytest.fixture(scope="module")
 def failing_server(server_factory, upstream_process, chunk_model):
-    """A server whose model calls time out after 1 s; model `refused` routes to a closed
-    port, models `slow` and `odd` to ChunkModel, everything else to the scripted upstream."""
+    """A server whose model calls time out after 1 s and whose runs expire after 4 s; model
+    `refused` routes to a closed port, models `slow` and `odd` to ChunkModel, everything
+    else to the scripted upstream."""
     closed_port = free_port()  # nothing listens there
     return server_factory(
-        "--upstream", upstream_process.url, "--upstream-timeout", "1",
+        "--upstream", upstream_process.url, "--upstream-timeout", "1", "--run-ttl", "4",
         "--route", f"refused=openai_compat,url=http://127.0.0.1:{closed_port}/v1",
         "--route", f"slow=openai_compat,url={chunk_model.url}/slow/v1",
         "--route", f"odd=openai_compat,url={chunk_model.url}/odd/v1",
@@ -262,49 +263,38 @@ def test_a_cancel_through_another_server_ends_the_stream_and_the_model_call(serv
 # -- expiry ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def short_ttl_server(server_factory, upstream_process):
-    return server_factory("--upstream", upstream_process.url, "--run-ttl", "4")
-
-
-@pytest.fixture
-def thttp(short_ttl_server):
-    with httpx.Client(base_url=short_ttl_server.v1, timeout=30, headers={"OpenAI-Beta": "assistants=v2"}) as c:
-        yield c
-
-
-def test_a_run_waiting_for_tool_outputs_expires(thttp, upstream):
+def test_a_run_waiting_for_tool_outputs_expires(fhttp, upstream):
     upstream.script({"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]})
-    assistant = create_assistant(thttp, tools=[WEATHER_TOOL])
-    thread = create_thread(thttp, "weather?")
-    run = start_run(thttp, thread["id"], assistant_id=assistant["id"])
+    assistant = create_assistant(fhttp, tools=[WEATHER_TOOL])
+    thread = create_thread(fhttp, "weather?")
+    run = start_run(fhttp, thread["id"], assistant_id=assistant["id"])
     assert run["expires_at"] == run["created_at"] + 4
-    waiting = wait_run(thttp, thread["id"], run["id"])
+    waiting = wait_run(fhttp, thread["id"], run["id"])
     assert waiting["status"] == "requires_action", waiting  # reached well within the 4 s (created_at is whole seconds)
     (call,) = waiting["required_action"]["submit_tool_outputs"]["tool_calls"]
-    ended = wait_run(thttp, thread["id"], run["id"], until={"expired"})
+    ended = wait_run(fhttp, thread["id"], run["id"], until={"expired"})
     assert ended["required_action"] is None and ended["expires_at"] == run["expires_at"]
     assert ended["completed_at"] is None and ended["failed_at"] is None and ended["cancelled_at"] is None
-    (step,) = run_steps(thttp, thread["id"], run["id"])
+    (step,) = run_steps(fhttp, thread["id"], run["id"])
     assert step["status"] == "expired" and step["expired_at"] is not None
-    late = thttp.post(f"/threads/{thread['id']}/runs/{run['id']}/submit_tool_outputs",
+    late = fhttp.post(f"/threads/{thread['id']}/runs/{run['id']}/submit_tool_outputs",
                       json={"tool_outputs": [{"tool_call_id": call["id"], "output": "too late"}]})
     assert late.status_code == 400
     assert late.json()["error"]["message"] == 'Runs in status "expired" do not accept tool outputs.'
     assert len(upstream.requests()) == 1
-    assert thttp.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": "x"}).status_code == 200
+    assert fhttp.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": "x"}).status_code == 200
 
 
-def test_a_run_still_generating_at_expires_at_expires(thttp, upstream):
+def test_a_run_still_generating_at_expires_at_expires(fhttp, upstream):
     upstream.script({"text": "word " * 100, "chunk_size": 5, "delay": 0.2})
-    assistant = create_assistant(thttp)
-    thread = create_thread(thttp, "long answer please")
-    events = post_stream(thttp, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+    assistant = create_assistant(fhttp)
+    thread = create_thread(fhttp, "long answer please")
+    events = post_stream(fhttp, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
     order = [e.name for e in events]
     assert order[-4:] == ["thread.message.incomplete", "thread.run.step.expired", "thread.run.expired", "done"]
     ended = events[-2].data
-    assert thttp.get(f"/threads/{thread['id']}/runs/{ended['id']}").json() == ended
-    message = thread_messages(thttp, thread["id"])[-1]
+    assert fhttp.get(f"/threads/{thread['id']}/runs/{ended['id']}").json() == ended
+    message = thread_messages(fhttp, thread["id"])[-1]
     assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "run_expired"}
 
 

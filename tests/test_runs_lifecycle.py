@@ -369,3 +369,25 @@ def test_steps_accept_the_include_parameter(client, http, upstream):
     assert step.id == steps.data[0].id
     assert http.get(f"/threads/{thread.id}/runs/{run.id}/steps", params={"limit": 101}).status_code == 400
     assert http.get("/threads/thread_missing/runs").status_code == 404
+
+
+@pytest.mark.parametrize("fields, param", [
+    ({"tool_choice": {"type": "function", "function": {"name": "not_a_tool"}}}, "tool_choice.function.name"),
+    ({"tool_choice": "required", "tools": []}, "tool_choice"),
+    ({"truncation_strategy": {"type": "last_messages", "last_messages": 0}}, "truncation_strategy.last_messages"),
+    ({"temperature": 2.5}, "temperature"),
+    ({"top_p": 1.5}, "top_p"),
+    ({"max_prompt_tokens": 255}, "max_prompt_tokens"),
+    ({"max_completion_tokens": 100}, "max_completion_tokens"),
+    ({"tools": [WEATHER_TOOL] * 21}, "tools"),
+    ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+])
+def test_bad_run_parameters_are_400_and_write_nothing(http, upstream, fields, param):
+    assistant = create_assistant(http, tools=[WEATHER_TOOL])
+    thread = create_thread(http, "hi")
+    response = http.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"], **fields})
+    assert response.status_code == 400, response.text
+    error = assert_schema(response.json(), "ErrorResponse")["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    assert http.get(f"/threads/{thread['id']}/runs").json()["data"] == []
+    assert upstream.requests() == []
