@@ -13,7 +13,8 @@ import httpx
 import orjson
 import pytest
 
-from conftest import free_port, test_database_url
+from conftest import free_port
+from conftest import test_database_url as database_under_test
 from openapi_schemas import assert_schema
 from run_checks import (
     WEATHER_TOOL,
@@ -227,7 +228,7 @@ def test_a_tool_call_name_sent_after_its_first_chunk_is_streamed_once(fhttp, chu
     assert call["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
 
 
-@pytest.mark.skipif(not (test_database_url() or "").startswith("postgres"), reason="several servers share PostgreSQL")
+@pytest.mark.skipif(not (database_under_test() or "").startswith("postgres"), reason="several servers share PostgreSQL")
 def test_a_cancel_through_another_server_ends_the_stream_and_the_model_call(server_factory, upstream, chunk_model):
     """Two servers on one database: the run streams from A, the cancel goes to B."""
     database = server_factory.new_database()
