@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.auth import BearerKeyMiddleware
 from threadloom.api.request_guard import RequestGuardMiddleware
+from threadloom.api.langgraph import router as langgraph_router
 from threadloom.api.openai import router as openai_router
 from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
 from threadloom.api.responses import JSONResponse
@@ -22,6 +23,7 @@ import uuid
 
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
+from threadloom.langgraph.door import LangGraphDoor
 from threadloom.llm.routing import ModelRouter
 from threadloom.llm.tokenizer import count_o200k
 from threadloom.runtime.dispatcher import LocalDispatcher
@@ -44,6 +46,7 @@ class Services:
     runs: RunService
     bus: EventBus
     router: ModelRouter
+    langgraph: LangGraphDoor | None = None
 
 
 def _is_openai(request: Request) -> bool:
@@ -61,14 +64,16 @@ def create_app(settings: Settings) -> FastAPI:
         router = ModelRouter(settings)
         dispatcher = LocalDispatcher(RunExecutor(writer, router, owner))
         sweeper = RunSweeper(writer, dispatcher, owner)
+        runs = RunService(db, bus, writer, dispatcher, run_ttl=settings.run_ttl)
         app.state.services = Services(
             db=db,
             assistants=AssistantService(db),
             threads=ThreadService(db),
             messages=MessageService(db),
-            runs=RunService(db, bus, writer, dispatcher, run_ttl=settings.run_ttl),
+            runs=runs,
             bus=bus,
             router=router,
+            langgraph=LangGraphDoor(db, bus, runs),
         )
         await sweeper.start()
         if any(r.backend == "openai_compat" for r in settings.routes):
@@ -124,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     app.include_router(openai_router)
+    app.include_router(langgraph_router)
     app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(BearerKeyMiddleware, keys=settings.api_keys)
     return app
