@@ -26,9 +26,9 @@ from run_checks import (
 )
 
 
-def test_create_returns_queued_at_once_and_the_run_completes_in_the_background(http, upstream):
-    # The model takes a while before its first token: the create must not wait for it.
-    upstream.script({"text": "Slow but sure.", "first_delay": 1.0})
+def test_create_returns_queued_while_the_model_is_still_busy(http, upstream):
+    # The model does not answer for a minute: the create must not wait for it.
+    upstream.script({"text": "far too late", "first_delay": 60})
     assistant = create_assistant(http)
     thread = create_thread(http, "hello")
     response = http.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]})
@@ -40,15 +40,25 @@ def test_create_returns_queued_at_once_and_the_run_completes_in_the_background(h
     assert run["thread_id"] == thread["id"] and run["assistant_id"] == assistant["id"]
     assert run["started_at"] is None and run["completed_at"] is None and run["usage"] is None
     assert run["expires_at"] == run["created_at"] + 600
+    # The run is executing in the background, waiting on the model.
+    running = wait_run(http, thread["id"], run["id"], until={"in_progress"})
+    assert running["started_at"] is not None and running["usage"] is None
+    assert len(upstream.requests()) == 1
+    http.post(f"/threads/{thread['id']}/runs/{run['id']}/cancel")
+    assert wait_run(http, thread["id"], run["id"])["status"] == "cancelled"
 
+
+def test_a_completed_run_has_its_timestamps_and_usage(http, upstream):
+    upstream.script({"text": "Done.", "usage": {"prompt_tokens": 7, "completion_tokens": 2}})
+    assistant = create_assistant(http)
+    thread = create_thread(http, "hello")
+    run = start_run(http, thread["id"], assistant_id=assistant["id"])
     done = wait_run(http, thread["id"], run["id"])
     assert done["status"] == "completed"
     assert done["created_at"] <= done["started_at"] <= done["completed_at"]
     assert done["expires_at"] is None and done["last_error"] is None and done["incomplete_details"] is None
     assert done["failed_at"] is None and done["cancelled_at"] is None and done["required_action"] is None
-    usage = done["usage"]
-    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
     # A finished run's GET carries no poll hint.
     assert "openai-poll-after-ms" not in http.get(f"/threads/{thread['id']}/runs/{run['id']}").headers
 
@@ -288,7 +298,7 @@ def test_cancel_while_the_model_is_writing(client, http, upstream):
 
 def test_cancel_right_after_create(client, http, upstream):
     """Cancel lands while the run is queued or has just started: either way it ends cancelled."""
-    upstream.script({"text": "late", "first_delay": 0.5})
+    upstream.script({"text": "late", "first_delay": 30})  # the cancel always lands first
     assistant = create_assistant(http)
     thread = create_thread(http, "hi")
     run = start_run(http, thread["id"], assistant_id=assistant["id"])
@@ -324,7 +334,7 @@ def test_deleting_a_thread_removes_its_runs(http, upstream):
 
 
 def test_metadata_updated_while_the_model_writes_is_kept(http, upstream):
-    upstream.script({"text": "word " * 40, "chunk_size": 5, "delay": 0.05})
+    upstream.script({"text": "word " * 60, "chunk_size": 5, "delay": 0.05})
     assistant = create_assistant(http)
     thread = create_thread(http, "hi")
     run = start_run(http, thread["id"], assistant_id=assistant["id"], metadata={"v": "1"})
