@@ -229,6 +229,7 @@ class RunExecutor:
             temperature=run["temperature"],
             top_p=run["top_p"],
             max_tokens=completion_left,
+            reasoning_effort=state.get("reasoning_effort"),
         )
 
     # -- streaming into messages and steps ------------------------------------
@@ -354,12 +355,16 @@ class RunExecutor:
             await self._open_message(turn)  # the model said nothing: still one (empty) text part
         now = int(time.time())
         message = close_message(turn.message, "".join(turn.text), "completed", now)
+        if turn.finish == "content_filter":
+            # The model's filter cut the answer: the run completes, the message does not.
+            message.update(status="incomplete", completed_at=None, incomplete_at=now,
+                           incomplete_details={"reason": "content_filter"})
         step = close_step(turn.message_step, "completed", now, usage=usage_wire(prompt, completion))
         ended = end_run_body(run, turn.state, "completed", now)
         await self.writer.commit(
             ended, "in_progress", state=turn.state,
             puts=[(message_store, message), (step_store, step)],
-            events=[("thread.message.completed", message), ("thread.run.step.completed", step), ("thread.run.completed", ended)],
+            events=[(f"thread.message.{message['status']}", message), ("thread.run.step.completed", step), ("thread.run.completed", ended)],
             run_columns={"owner": None, "lease_until": None},
         )
 
@@ -426,7 +431,7 @@ class RunExecutor:
         what it had open, with the text it streamed, and this process's streams end too."""
         loaded = await self.writer.load(turn.run["id"])
         if loaded is None:
-            return
+            return  # its thread was deleted (RunService.abandon ended its streams)
         run, _ = loaded
         if run["status"] == "cancelling":
             turn.run = run

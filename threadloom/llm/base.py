@@ -22,6 +22,7 @@ class ChatRequest:
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None  # completion budget left for this model call
+    reasoning_effort: str | None = None  # for reasoning models; others ignore it
 
 
 @dataclass

@@ -41,6 +41,8 @@ def _payload(request: ChatRequest) -> dict:
         payload["top_p"] = request.top_p
     if request.max_tokens is not None:
         payload["max_tokens"] = request.max_tokens
+    if request.reasoning_effort is not None:
+        payload["reasoning_effort"] = request.reasoning_effort
     return payload
 
 

@@ -18,7 +18,7 @@ from threadloom.domain.run import (
     new_run,
     new_run_state,
 )
-from threadloom.domain.run_status import TERMINAL
+from threadloom.domain.run_status import ACTIVE, TERMINAL
 from threadloom.domain.thread import CreateThreadRequest
 from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run
 from threadloom.runtime.events import EventBus
@@ -188,6 +188,20 @@ class RunService:
             raise InvalidRequest(f'Runs in status "{current["status"]}" do not accept tool outputs.') from None
         self.dispatcher.submit(run_id)
         return queued
+
+    async def active_runs(self, thread_id: str) -> list[dict]:
+        return await self.db.query(lambda conn: conn.execute(
+            select(tables.runs.c.body).where(tables.runs.c.thread_id == thread_id, tables.runs.c.status.in_(ACTIVE))
+        ).scalars().all())
+
+    def abandon(self, runs: list[dict]) -> None:
+        """Their thread was deleted: stop their model calls here and end their streams."""
+        now = int(time.time())
+        for run in runs:
+            self.dispatcher.cancel(run["id"])
+            gone = dict(run, status="cancelled", cancelled_at=now, required_action=None, expires_at=None)
+            self.bus.publish(run["id"], "thread.run.cancelled", gone)
+            self.bus.end(run["id"])
 
     async def list_steps(self, thread_id: str, run_id: str, query: PageQuery) -> dict:
         def page(conn):

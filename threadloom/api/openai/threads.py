@@ -32,4 +32,8 @@ async def modify_thread(request: Request, thread_id: str):
 
 @router.delete("/threads/{thread_id}")
 async def delete_thread(request: Request, thread_id: str):
-    return JSONResponse(await _service(request).delete(thread_id))
+    runs = request.app.state.services.runs
+    active = await runs.active_runs(thread_id)
+    deleted = await _service(request).delete(thread_id)
+    runs.abandon(active)
+    return JSONResponse(deleted)
