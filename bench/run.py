@@ -303,12 +303,31 @@ async def bench_threadloom(db_url: str, label: str, upstream: servers.ServerProc
                                                                               f"threadloom LangGraph door {label}")}
             log("stream relay")
             out["relay"] = await relay_section(base, upstream.url, tl, asst, prof.relay_tokens)
-            log(f"held streams ({prof.held_streams})")
-            out["held"] = await held_section(base, upstream.url, tl, asst, prof)
-        out["rss_end_mb"] = round(tl.rss_bytes() / 2**20, 1)
+        out["rss_after_load_mb"] = round(tl.rss_bytes() / 2**20, 1)
+        out["runs_served"] = runs_served(out)
+        if full:
+            # Held streams on a fresh process (same database): what 1,000 open streams cost,
+            # apart from what the runs before them left in memory (rss_after_load_mb).
+            tl.stop()
+            tl = servers.start_threadloom(log_dir, db_url, upstream.url + "/v1", label + "-fresh")
+            await asyncio.sleep(3)  # let start-up work (the tokenizer warm-up) finish
+            out["rss_fresh_mb"] = round(tl.rss_bytes() / 2**20, 1)
+            log(f"held streams ({prof.held_streams}) on a fresh server")
+            out["held"] = await held_section(tl.url, upstream.url, tl, asst, prof)
     finally:
         tl.stop()
     return out
+
+
+def runs_served(section: dict) -> int:
+    n = (section.get("latency_v1") or {}).get("pairs", 0)
+    for sweep in (section.get("throughput_v1") or {}).values():
+        n += sweep.get("completed", 0)
+    door = section.get("langgraph_door") or {}
+    n += (door.get("latency") or {}).get("pairs", 0)
+    for sweep in (door.get("throughput") or {}).values():
+        n += sweep.get("completed", 0)
+    return n
 
 
 async def bench_peer(upstream: servers.ServerProcess, prof: Profile, log_dir: Path) -> dict:
@@ -358,7 +377,10 @@ def goals(res: dict) -> dict:
     g["relayed_deltas_per_s>=20000"] = {"value": v, "met": v is not None and v >= 20000}
     held = sq.get("held") or {}
     v = held.get("peak_rss_mb")
-    g["1000_held_streams_rss_mb<500"] = {"value": v, "met": v is not None and v < 500 and held.get("errors") == 0}
+    full = (held.get("streams") or 0) >= 1000
+    g["1000_held_streams_rss_mb<500"] = {"value": v, "streams": held.get("streams"),
+                                         "met": (v is not None and v < 500 and held.get("errors") == 0) if full
+                                         else "n/a (fewer than 1,000 streams in this mode)"}
     ratios = res.get("ratios") or {}
     v = ratios.get("added_latency_p50_threadloom_over_peer")
     g["latency_10x_lower_than_peer"] = {"value": v, "met": v is not None and v <= 0.1}

@@ -86,8 +86,10 @@ def render_table(res: dict) -> str:
     lines.append(f"| stream relay, {rel.get('tokens')} deltas: deltas/s to client | {_f(rel.get('deltas_per_s'), digits=0)} "
                  f"| {_f(rel.get('upstream_alone_deltas_per_s'), digits=0)} | | |")
     lines.append(f"| stream relay: server CPU s per 1,000 deltas | {_f(rel.get('server_cpu_s_per_1000_deltas'), ' s', 3)} | | | |")
+    lines.append(f"| server RSS after serving ~{sq.get('runs_served')} runs (counted in windows) | "
+                 f"{_f(sq.get('rss_after_load_mb'), ' MB')} (fresh: {_f(sq.get('rss_fresh_mb'), ' MB')}) | | | |")
     held = sq.get("held") or {}
-    lines.append(f"| held streams: {held.get('streams')} at once, peak server RSS | {_f(held.get('peak_rss_mb'), ' MB')} "
+    lines.append(f"| held streams: {held.get('streams')} at once on a fresh server, peak RSS | {_f(held.get('peak_rss_mb'), ' MB')} "
                  f"({held.get('errors')} err) | | | |")
     alone = held.get("model_alone") or {}
     lines.append(f"| held streams: delta delay p50/p90/p99, all deltas | {_pcts(held.get('delta_delay_ms'))} "
@@ -102,5 +104,6 @@ def render_table(res: dict) -> str:
     lines.append("")
     lines.append("Goals (reported, not asserted):")
     for k, v in (res.get("goals") or {}).items():
-        lines.append(f"- {k}: {v.get('value')} — {'met' if v.get('met') else 'MISSED'}")
+        met = v.get("met")
+        lines.append(f"- {k}: {v.get('value')} — {met if isinstance(met, str) else ('met' if met else 'MISSED')}")
     return "\n".join(lines)
