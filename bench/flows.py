@@ -34,6 +34,7 @@ class RunTiming:
     error: str | None = None
     end: float = 0.0  # time.perf_counter() at the end
     stamps: list = field(default_factory=list)  # (receive time.time(), delta text) when asked
+    started: float | None = None  # LangGraph API: seconds to the `metadata` event (a worker took the run)
 
 
 class SSEParser:
@@ -194,6 +195,8 @@ async def langgraph_run(client: httpx.AsyncClient, base: str, assistant_id: str 
                             t.ttft = time.perf_counter() - t0
                     elif b'"content":""' not in data:
                         t.deltas += 1
+                elif event == b"metadata" and t.started is None:
+                    t.started = time.perf_counter() - t0
                 elif event == b"error":
                     error = "error event: " + data[:200].decode(errors="replace")
     if error:

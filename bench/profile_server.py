@@ -1,6 +1,6 @@
 """Profile threadloom under one bench load with py-spy, and print where its time goes.
 
-    python bench/profile_server.py [--scenario runs|relay|held] [--concurrency 64] [--seconds 8]
+    python bench/profile_server.py [--scenario runs|langgraph|relay|held] [--concurrency 64] [--seconds 8]
                                    [--database sqlite|postgresql] [--gil] [--out DIR]
 
 Starts the scripted upstream and threadloom (as bench/run.py does), drives the chosen load,
@@ -86,6 +86,11 @@ async def drive(args, tl: servers.ServerProcess, upstream: servers.ServerProcess
                               warmup_s=0.5, server_cpu=tl.cpu_seconds)
         return (f"{r.runs_per_s:.1f} runs/s at c={r.concurrency}, errors {r.errors}, latency {r.latency_ms}, "
                 f"server CPU {r.server_cpu_s:.2f} s in {r.window_s:.2f} s, client CPU {r.client_cpu_s:.2f} s")
+    if args.scenario == "langgraph":
+        r = await closed_loop(lambda c: flows.langgraph_run(c, tl.url, "agent"), args.concurrency, args.seconds,
+                              warmup_s=0.5, server_cpu=tl.cpu_seconds)
+        return (f"{r.runs_per_s:.1f} runs/s at c={r.concurrency}, errors {r.errors}, latency {r.latency_ms}, "
+                f"server CPU {r.server_cpu_s:.2f} s in {r.window_s:.2f} s, client CPU {r.client_cpu_s:.2f} s")
     if args.scenario == "relay":
         n = int(args.seconds * 40_000)
         await script(upstream.url, [{"text": "tok ", "repeat": n}], model="bench-relay")
@@ -106,7 +111,8 @@ async def drive(args, tl: servers.ServerProcess, upstream: servers.ServerProcess
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=("runs", "relay", "held"), default="runs")
+    p.add_argument("--scenario", choices=("runs", "langgraph", "relay", "held"), default="runs",
+                   help="runs: /v1 thread+run streams; langgraph: the LangGraph door (POST /threads + runs/stream)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")

@@ -147,6 +147,9 @@ def latency_section(tl: list, up: list) -> dict:
         "ttft_server_ms": summary_ms([a.ttft for a, _ in ok if a.ttft is not None]),
         "ttft_upstream_ms": summary_ms([b.ttft for _, b in ok if b.ttft is not None]),
         "ttft_added_ms": summary_ms([a.ttft - b.ttft for a, b in ok if a.ttft is not None and b.ttft is not None]),
+        # LangGraph API only: time until the `metadata` event, i.e. until a worker took the run.
+        "to_metadata_ms": summary_ms([a.started for a, _ in ok if a.started is not None]),
+        "added_after_metadata_ms": summary_ms([a.latency - a.started - b.latency for a, b in ok if a.started is not None]),
     }
 
 

@@ -63,6 +63,12 @@ def render_table(res: dict) -> str:
                  f"| {_f(ratios.get('ttft_p50_threadloom_over_peer'), digits=3)} (p50) |")
     lines.append(f"| added time to first delta, p50/p90/p99 (/v1) | {_pcts(lat.get('ttft_added_ms'))} | — "
                  f"| {_pcts(pl.get('ttft_added_ms'))} | |")
+    if pl.get("to_metadata_ms", {}).get("n"):
+        dl0 = (door.get("latency") or {}) if door.get("status") == "ok" else {}
+        lines.append(f"| LangGraph API: time until a worker takes the run (`metadata` event) | "
+                     f"{_pcts(dl0.get('to_metadata_ms'))} (LangGraph door) | — | {_pcts(pl.get('to_metadata_ms'))} | |")
+        lines.append(f"| LangGraph API: added latency after the `metadata` event | "
+                     f"{_pcts(dl0.get('added_after_metadata_ms'))} (LangGraph door) | — | {_pcts(pl.get('added_after_metadata_ms'))} | |")
     if door.get("status") == "ok":
         dl = door.get("latency") or {}
         lines.append(f"| added latency per run c=1 (LangGraph door) | {_pcts(dl.get('added_ms'))} | — "
