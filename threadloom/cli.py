@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=5,
+        proxy_headers=False,  # a loopback/LAN service: no X-Forwarded-* rewriting per request
     )
     return 0
 

@@ -151,7 +151,7 @@ class RunExecutor:
             })
             return started, state, _read_history(conn, run["thread_id"])
 
-        claimed = await self.writer.db.transact(claim)
+        claimed = await self.writer.db.transact(claim, durable=False)
         if claimed == "expired":
             await end_stored_run(self.writer, run_id, "queued", "expired")
             return None
@@ -254,7 +254,7 @@ class RunExecutor:
         step = new_message_step(run, message["id"], now)
         ordinal = time.time_ns()
         await self.writer.commit(
-            run, None,
+            run, None, durable=False,
             inserts=[
                 (step_store, step, {"run_id": run["id"], "thread_id": run["thread_id"], "ordinal": ordinal}),
                 (message_store, message, {"thread_id": run["thread_id"], "run_id": run["id"], "ordinal": ordinal}),
@@ -291,7 +291,7 @@ class RunExecutor:
             now = int(time.time())
             step = new_tool_calls_step(run, now)
             await self.writer.commit(
-                run, None,
+                run, None, durable=False,
                 inserts=[(step_store, step, {"run_id": run["id"], "thread_id": run["thread_id"], "ordinal": time.time_ns()})],
                 events=[("thread.run.step.created", step), ("thread.run.step.in_progress", step)],
             )

@@ -50,6 +50,7 @@ class RunWriter:
         events: list[tuple[str, dict]] = (),
         run_columns: dict | None = None,
         keep_metadata: bool = True,
+        durable: bool = True,
     ) -> None:
         """Write `run` (when expect_status is given, only if its stored status is that one),
         plus other objects, in one transaction; then publish `events` in order. The run keeps
@@ -76,7 +77,7 @@ class RunWriter:
             for store, body in puts:
                 store.put(conn, body)
 
-        await self.db.transact(write)
+        await self.db.transact(write, durable=durable)
         for name, data in events:
             self.bus.publish(run["id"], name, data)
         if expect_status is not None and is_terminal(run["status"]):

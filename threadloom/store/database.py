@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 log = logging.getLogger("threadloom.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 T = TypeVar("T")
 
 
@@ -75,18 +76,25 @@ class Database:
             self._write_lock = asyncio.Lock()
             self._checkpointer = WalCheckpointer(self.sync_engine.url.database)
         else:
-            self.engine = create_async_engine(self.url, pool_size=20, max_overflow=40, **options)
+            # Connections are kept, not churned: overflow connections are closed when
+            # returned, and opening one (with TLS negotiation) cost more than a run.
+            self.engine = create_async_engine(self.url, pool_size=64, max_overflow=16, **options)
             self.sync_engine = None
             self._write_lock = None
             self._checkpointer = None
 
     # -- transactions as functions (the fast path) ------------------------------
 
-    async def transact(self, fn: Callable[[Connection], T]) -> T:
+    async def transact(self, fn: Callable[[Connection], T], durable: bool = True) -> T:
         """Run `fn(conn)` in one read-write transaction; it commits when fn returns and
-        rolls back if it raises."""
+        rolls back if it raises. `durable=False` lets PostgreSQL acknowledge the commit
+        before it reaches the disk (2.8 ms against 0.3 ms here): for progress a crash may
+        lose without harm, since a run cut off by a crash is failed anyway. SQLite's WAL
+        commits are already of that kind."""
         if self.sync_engine is None:
             async with self.engine.begin() as conn:
+                if not durable:
+                    await conn.execute(_ASYNC_COMMIT)
                 return await conn.run_sync(fn)
         if self._write_lock.locked():  # an async-connection writer holds SQLite's lock
             async with self._write_lock:
