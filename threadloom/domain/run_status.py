@@ -4,6 +4,8 @@ from __future__ import annotations
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+# The events after which a run stops until someone acts: it finished, or waits for outputs.
+STOP_EVENTS = frozenset({"thread.run.requires_action"} | {f"thread.run.{status}" for status in TERMINAL})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"in_progress", "cancelling", "cancelled", "failed", "expired"}),

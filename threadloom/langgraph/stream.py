@@ -13,18 +13,11 @@ from __future__ import annotations
 
 import orjson
 
+from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.langgraph import graph, messages as lc
 from threadloom.langgraph.ids import derived_id
 from threadloom.langgraph.state import interrupt_of
 
-STOP_EVENTS = frozenset({
-    "thread.run.requires_action",
-    "thread.run.completed",
-    "thread.run.incomplete",
-    "thread.run.failed",
-    "thread.run.cancelled",
-    "thread.run.expired",
-})
 HEARTBEAT = b": heartbeat\r\n\r\n"
 HEARTBEAT_SECONDS = 5.0
 SUPPORTED_MODES = frozenset({"values", "updates", "messages", "messages-tuple"})

@@ -11,17 +11,9 @@ import orjson
 
 from starlette.responses import StreamingResponse
 
+from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.runtime.events import EventBus
 
-# A stream ends when the run stops: finished, or waiting for tool outputs.
-END_EVENTS = frozenset({
-    "thread.run.requires_action",
-    "thread.run.completed",
-    "thread.run.incomplete",
-    "thread.run.failed",
-    "thread.run.cancelled",
-    "thread.run.expired",
-})
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 KEEPALIVE_SECONDS = 15.0
@@ -41,7 +33,7 @@ async def run_event_frames(bus: EventBus, run_id: str, start: int) -> AsyncItera
             frames = []
             for event in batch:
                 frames.append(event.sse_frame())
-                if event.name in END_EVENTS:
+                if event.name in STOP_EVENTS:
                     frames.append(DONE_FRAME)
                     yield b"".join(frames)
                     return
