@@ -468,3 +468,20 @@ def test_garbage_never_gets_a_422_or_500(http, ids, method, path):
             assert response.status_code not in (422, 500), (method, url, content, response.status_code, response.text)
             if response.status_code >= 400:
                 assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize("path", ["/assistants", "/threads"])
+def test_the_vector_store_helper_is_refused_not_dropped(http, path):
+    # Vector stores are not built yet: the helper that creates one must not be accepted and
+    # silently lost (nothing the user sent is lost); nothing is written either.
+    body = {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["file-abc"]}]}}}
+    if path == "/assistants":
+        body["model"] = "gpt-4o"
+    before = http.get("/assistants", params={"limit": 100}).json()["data"] if path == "/assistants" else None
+    response = http.post(path, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "tool_resources.file_search.vector_stores"
+    assert error["type"] == "invalid_request_error"
+    if before is not None:
+        assert http.get("/assistants", params={"limit": 100}).json()["data"] == before

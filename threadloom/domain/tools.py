@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, StringConstraints
 
+from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.model import RequestModel
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]+$", max_length=64, min_length=1)]
@@ -142,7 +143,14 @@ def tool_resources_wire(resources: ToolResources | None) -> dict:
     if resources.code_interpreter is not None:
         out["code_interpreter"] = {"file_ids": list(resources.code_interpreter.file_ids)}
     if resources.file_search is not None:
-        # Vector stores (and the `vector_stores` helper that creates one) come with the
-        # files issue; until then the ids given are kept as they are.
+        # Vector stores come with the files issue; until then the ids given are kept as
+        # they are, and the helper that would create one is refused rather than dropped.
+        if resources.file_search.vector_stores:
+            raise InvalidRequest(
+                "Creating a vector store through 'tool_resources.file_search.vector_stores' is not "
+                "supported by this server yet; pass 'vector_store_ids' instead.",
+                param="tool_resources.file_search.vector_stores",
+                code="unsupported_parameter",
+            )
         out["file_search"] = {"vector_store_ids": list(resources.file_search.vector_store_ids or [])}
     return out
