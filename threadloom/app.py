@@ -50,6 +50,13 @@ class Services:
     langgraph: LangGraphDoor | None = None
 
 
+def _load_embedded(backend) -> None:
+    try:
+        backend.context_window  # reading it loads the model, once
+    except Exception as exc:
+        log.warning("the embedded model did not load at start: %s", exc)
+
+
 def _is_openai(request: Request) -> bool:
     return request.url.path.startswith("/v1")
 
@@ -84,9 +91,21 @@ def create_app(settings: Settings) -> FastAPI:
         gc.collect()
         gc.freeze()
         gc.set_threshold(100_000, 50, 1000)
+        loop = asyncio.get_running_loop()
         if any(r.backend == "openai_compat" for r in settings.routes):
             # The tokenizer's tables take about a second to load: not on the first run's time.
-            asyncio.get_running_loop().run_in_executor(None, count_o200k, "warm up")
+            loop.run_in_executor(None, count_o200k, "warm up")
+        for route in settings.routes:
+            if route.backend == "embedded":
+                # Load the local model in a thread now rather than on the event loop when the
+                # first run asks for its context window. A model that cannot load is
+                # reported by the runs that need it.
+                try:
+                    backend = router.backend_of(route)
+                except Exception as exc:
+                    log.warning("the embedded model is not available: %s", exc)
+                else:
+                    loop.run_in_executor(None, _load_embedded, backend)
         try:
             yield
         finally:

@@ -27,12 +27,15 @@ class ModelRouter:
     def resolve(self, model: str) -> tuple[ModelBackend, str]:
         """The backend for `model` and the model name to send it."""
         route = self.route_for(model)
+        return self.backend_of(route), route.model or model
+
+    def backend_of(self, route: ModelRoute) -> ModelBackend:
         index = self._routes.index(route)
         backend = self._backends.get(index)
         if backend is None:
             backend = self._make_backend(route)
             self._backends[index] = backend
-        return backend, route.model or model
+        return backend
 
     def _make_backend(self, route: ModelRoute) -> ModelBackend:
         if route.backend == "openai_compat":
