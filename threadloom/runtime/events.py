@@ -35,12 +35,13 @@ class RunEvent:
 
 
 class _RunLog:
-    __slots__ = ("events", "changed", "ended_at")
+    __slots__ = ("events", "changed", "ended_at", "compacted")
 
     def __init__(self) -> None:
         self.events: list[RunEvent] = []
         self.changed = asyncio.Event()
         self.ended_at: float | None = None
+        self.compacted = False
 
 
 class EventBus:
@@ -78,13 +79,25 @@ class EventBus:
         return run_id in self._logs
 
     def _collect(self) -> None:
+        """Every few seconds: drop the logs of runs finished more than KEEP_FINISHED_SECONDS
+        ago, and the encoded frames of the others (a late reader re-encodes them; the live
+        readers have written them by then)."""
         now = time.monotonic()
         if now - self._collected_at < 5.0:
             return
         self._collected_at = now
-        stale = [rid for rid, log in self._logs.items() if log.ended_at and now - log.ended_at > KEEP_FINISHED_SECONDS]
-        for rid in stale:
-            del self._logs[rid]
+        stale = []
+        for run_id, log in self._logs.items():
+            if log.ended_at is None:
+                continue
+            if now - log.ended_at > KEEP_FINISHED_SECONDS:
+                stale.append(run_id)
+            elif not log.compacted and now - log.ended_at > 2.0:
+                for event in log.events:
+                    event._frame = None
+                log.compacted = True
+        for run_id in stale:
+            del self._logs[run_id]
 
     async def read(self, run_id: str, start: int = 0, idle: float | None = None) -> AsyncIterator[RunEvent | None]:
         """Events from seq `start` on, waiting for new ones; the caller decides when to stop.
