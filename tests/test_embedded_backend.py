@@ -387,3 +387,23 @@ def test_grammars_are_bounded_and_parse(backend, gbnf):
     sampler = llama_cpp.llama_sampler_init_grammar(backend._load()._model.vocab, gbnf.encode(), b"root")
     assert sampler
     llama_cpp.llama_sampler_free(sampler)
+
+
+def test_embedded_threads_setting_reaches_llama():
+    """--embedded-threads / THREADLOOM_EMBEDDED_THREADS sets the model's CPU threads."""
+    import argparse
+
+    from threadloom.config import add_serve_arguments, settings_from_args
+    from threadloom.llm.routing import ModelRouter
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["--embedded-threads", "1", "--embedded-context", "512"]))
+    assert settings.embedded_threads == 1
+    backend, _ = ModelRouter(settings).resolve("gpt-4o")
+    assert isinstance(backend, EmbeddedBackend)
+    try:
+        assert backend.context_window == 512
+        assert backend._load().n_threads == 1
+    finally:
+        asyncio.run(backend.aclose())

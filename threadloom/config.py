@@ -34,6 +34,7 @@ class Settings:
     model_path: str | None = None
     upstream_timeout: float = 600.0
     embedded_context: int = 8192
+    embedded_threads: int | None = None
     run_ttl: int = 600
     log_level: str = "info"
     extra: dict = field(default_factory=dict)
@@ -147,6 +148,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-config", default=_env("MODELS_CONFIG"), help="TOML file with [[models]] routes (THREADLOOM_MODELS_CONFIG)")
     parser.add_argument("--model-path", default=_env("MODEL_PATH"), help="GGUF file for the embedded backend (THREADLOOM_MODEL_PATH)")
     parser.add_argument("--embedded-context", type=int, default=_env("EMBEDDED_CONTEXT", "8192"), help="context window of the embedded model (THREADLOOM_EMBEDDED_CONTEXT)")
+    parser.add_argument("--embedded-threads", type=int, default=_env("EMBEDDED_THREADS"), help="CPU threads of the embedded model; default half the cores (THREADLOOM_EMBEDDED_THREADS)")
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
 
@@ -170,6 +172,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model_path=args.model_path,
         upstream_timeout=args.upstream_timeout,
         embedded_context=args.embedded_context,
+        embedded_threads=args.embedded_threads,
         run_ttl=args.run_ttl,
         log_level=args.log_level,
     )

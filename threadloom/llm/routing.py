@@ -48,6 +48,7 @@ class ModelRouter:
             return EmbeddedBackend(
                 model_path=route.model_path or self._settings.model_path,
                 context_window=self._settings.embedded_context,
+                n_threads=self._settings.embedded_threads,
             )
         raise LookupError(f"unknown backend {route.backend!r}")
 
