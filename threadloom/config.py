@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ class Settings:
     embedded_threads: int | None = None
     run_ttl: int = 600
     log_level: str = "info"
-    extra: dict = field(default_factory=dict)
 
 
 def _env(name: str, default=None):

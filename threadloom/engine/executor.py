@@ -9,7 +9,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, update
 
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message
@@ -27,7 +26,7 @@ from threadloom.engine.run_writer import (
 )
 from threadloom.llm.base import ChatRequest, Finish, ModelError, TextDelta, ToolCallDelta, Usage
 from threadloom.llm.routing import ModelRouter
-from threadloom.store import tables
+from threadloom.store import runs as run_queries
 from threadloom.store.objects import message_store, step_store
 
 log = logging.getLogger("threadloom.engine")
@@ -37,27 +36,12 @@ log = logging.getLogger("threadloom.engine")
 LEASE_SECONDS = 6
 DEFAULT_COMPLETION_RESERVE = 1024
 
-_runs, _messages, _steps = tables.runs, tables.messages, tables.run_steps
-_SELECT_RUN = select(_runs.c.body, _runs.c.state).where(_runs.c.id == bindparam("run_id")).with_for_update()
-_START_RUN = (
-    update(_runs)
-    .where(_runs.c.id == bindparam("run_id"), _runs.c.status == "queued")
-    .values(body=bindparam("body"), status="in_progress", owner=bindparam("owner"), lease_until=bindparam("lease_until"))
-)
-_THREAD_MESSAGES = (
-    select(_messages.c.ordinal, _messages.c.body).where(_messages.c.thread_id == bindparam("thread_id")).order_by(_messages.c.seq)
-)
-_THREAD_STEPS = (
-    select(_steps.c.ordinal, _steps.c.body).where(_steps.c.thread_id == bindparam("thread_id")).order_by(_steps.c.seq)
-)
-
-
 def _read_history(conn, thread_id: str) -> list[Unit]:
     """The thread as units the context builder keeps or drops whole: finished messages,
     and tool-call steps whose outputs are all in."""
-    params = {"thread_id": thread_id}
-    units = [message_unit(o, b) for o, b in conn.execute(_THREAD_MESSAGES, params) if b["status"] != "in_progress"]
-    for ordinal, body in conn.execute(_THREAD_STEPS, params):
+    messages, steps = run_queries.thread_history(conn, thread_id)
+    units = [message_unit(o, b) for o, b in messages if b["status"] != "in_progress"]
+    for ordinal, body in steps:
         if body["type"] == "tool_calls":
             unit = tool_step_unit(ordinal, body)
             if unit is not None:
@@ -139,16 +123,14 @@ class RunExecutor:
         now = int(time.time())
 
         def claim(conn):
-            row = conn.execute(_SELECT_RUN, {"run_id": run_id}).first()
+            row = run_queries.run_with_state(conn, run_id, lock=True)
             if row is None or row[0]["status"] != "queued":
                 return None
             run, state = row
             if run["expires_at"] and now >= run["expires_at"]:
                 return "expired"
             started = dict(run, status="in_progress", started_at=now)
-            conn.execute(_START_RUN, {
-                "run_id": run_id, "body": started, "owner": self.owner, "lease_until": now + LEASE_SECONDS,
-            })
+            run_queries.start_run(conn, run_id, started, self.owner, now + LEASE_SECONDS)
             return started, state, _read_history(conn, run["thread_id"])
 
         claimed = await self.writer.db.transact(claim, durable=False)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import bindparam, select, update
-
 from threadloom.domain.message import text_part
 from threadloom.domain.run_status import check_transition, is_terminal
 from threadloom.runtime.events import EventBus
-from threadloom.store import tables
+from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
-from threadloom.store.objects import ObjectStore, message_store, run_store, step_store
+from threadloom.store.objects import ObjectStore, message_store, step_store
 
 # The reason an in-progress assistant message becomes incomplete, by how its run ended.
 MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired", "failed": "run_failed", "incomplete": "max_tokens"}
@@ -28,10 +26,6 @@ class StaleRun(Exception):
 
 def usage_wire(prompt: int, completion: int) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-# The stored body, locked: its metadata may have been modified since the writer read the run.
-_STORED_RUN = select(tables.runs.c.body).where(tables.runs.c.id == bindparam("run_id")).with_for_update()
 
 
 class RunWriter:
@@ -62,15 +56,15 @@ class RunWriter:
         def write(conn):
             if expect_status is not None:
                 if keep_metadata:
-                    stored = conn.execute(_STORED_RUN, {"run_id": run["id"]}).scalar()
-                    if stored is not None and stored.get("metadata") != run.get("metadata"):
-                        run["metadata"] = stored["metadata"]
+                    # The stored body, locked: a modify may have changed its metadata since
+                    # the writer read the run.
+                    stored = run_queries.run_with_state(conn, run["id"], lock=True)
+                    if stored is not None and stored[0].get("metadata") != run.get("metadata"):
+                        run["metadata"] = stored[0]["metadata"]
                 values = {"status": run["status"], "expires_at": run["expires_at"], **(run_columns or {})}
                 if state is not None:
                     values["state"] = state
-                stmt = run_store.put_statement(tuple(values), where_status=True)
-                result = conn.execute(stmt, {"_id": run["id"], "_status": expect_status, "body": run, **values})
-                if result.rowcount == 0:
+                if not run_queries.update_run_if_status(conn, run, expect_status, values):
                     raise StaleRun(run["id"])
             for store, body, columns in inserts:
                 store.insert(conn, body, **columns)
@@ -84,11 +78,7 @@ class RunWriter:
             self.bus.end(run["id"])
 
     async def load(self, run_id: str) -> tuple[dict, dict] | None:
-        def read(conn):
-            row = conn.execute(select(tables.runs.c.body, tables.runs.c.state).where(tables.runs.c.id == run_id)).first()
-            return (row[0], row[1]) if row else None
-
-        return await self.db.query(read)
+        return await self.db.query(lambda conn: run_queries.run_with_state(conn, run_id))
 
 
 def close_message(message: dict, text: str | None, run_status: str, now: int) -> dict:
@@ -148,13 +138,9 @@ async def end_stored_run(writer: RunWriter, run_id: str, expect_status: str, sta
     now = int(time.time())
 
     def open_parts(conn):
-        steps = conn.execute(
-            select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq)
-        ).scalars().all()
-        messages = conn.execute(
-            select(tables.messages.c.body).where(tables.messages.c.run_id == run_id).order_by(tables.messages.c.seq)
-        ).scalars().all()
-        return [b for b in steps if b["status"] == "in_progress"], [b for b in messages if b["status"] == "in_progress"]
+        steps = [b for b in run_queries.run_steps(conn, run_id) if b["status"] == "in_progress"]
+        messages = [b for b in run_queries.run_messages(conn, run_id) if b["status"] == "in_progress"]
+        return steps, messages
 
     steps, messages = await writer.db.query(open_parts)
     ended = end_run_body(run, state, status, now, last_error=last_error)

@@ -33,6 +33,7 @@ from threadloom.domain.run_status import ACTIVE
 from threadloom.langgraph import graph
 from threadloom.langgraph.assistants import check_config, load_for_run, resolve_assistant_id, view as assistant_view
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.langgraph.ids import check_run_id, check_thread_id, uuid7
 from threadloom.langgraph.messages import ParsedInput, output_text, parse_input, render
 from threadloom.langgraph.requests import RunCreate
@@ -40,7 +41,6 @@ from threadloom.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of,
 from threadloom.langgraph.stream import (
     HEARTBEAT,
     HEARTBEAT_SECONDS,
-    STOP_EVENTS,
     StreamTranslator,
     error_payload,
     frame,

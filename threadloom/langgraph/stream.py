@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import orjson
 
-from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.langgraph import graph, messages as lc
 from threadloom.langgraph.ids import derived_id
 from threadloom.langgraph.state import interrupt_of

@@ -7,7 +7,7 @@ GGUF model). Tests use a scripted OpenAI-compatible server behind `openai_compat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Protocol, Union
 
 
@@ -78,13 +78,3 @@ class ModelBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-@dataclass
-class ModelInfo:
-    """An entry of GET /v1/models."""
-
-    id: str
-    owned_by: str = "threadloom"
-    created: int = 0
-    extra: dict = field(default_factory=dict)

@@ -12,7 +12,6 @@ alternation). A GGUF without a template gets ChatML.
 from __future__ import annotations
 
 import json
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

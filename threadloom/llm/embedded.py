@@ -237,7 +237,7 @@ class EmbeddedBackend:
 
     # -- one request (on the worker thread) -----------------------------------
     def _run(self, request: ChatRequest, emit: Callable, cancelled: threading.Event) -> None:
-        llama = self._load()
+        self._load()
         mode = _tool_mode(request)
         usage = [0, 0]
 

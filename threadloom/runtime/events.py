@@ -99,26 +99,10 @@ class EventBus:
         for run_id in stale:
             del self._logs[run_id]
 
-    async def read(self, run_id: str, start: int = 0, idle: float | None = None) -> AsyncIterator[RunEvent | None]:
-        """Events from seq `start` on, waiting for new ones; the caller decides when to stop.
-        With `idle`, yields None after that many quiet seconds (time for a keep-alive)."""
-        log = self._log(run_id)
-        index = start
-        while True:
-            while index < len(log.events):
-                yield log.events[index]
-                index += 1
-            if idle is None:
-                await log.changed.wait()
-                continue
-            try:
-                await asyncio.wait_for(log.changed.wait(), idle)
-            except TimeoutError:
-                yield None
-
     async def read_batches(self, run_id: str, start: int = 0, idle: float | None = None) -> AsyncIterator[list[RunEvent]]:
-        """Like `read`, but everything already published comes as one list: a stream can
-        write it to the socket in one go. An empty list means `idle` quiet seconds."""
+        """Events from seq `start` on, waiting for new ones; the caller decides when to
+        stop. Everything already published comes as one list, which a stream writes to its
+        socket in one go. An empty list means `idle` quiet seconds passed."""
         log = self._log(run_id)
         index = start
         while True:

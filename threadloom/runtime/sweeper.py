@@ -8,11 +8,9 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import or_, select, update
-
 from threadloom.engine.executor import LEASE_SECONDS
 from threadloom.engine.run_writer import RunWriter, end_stored_run
-from threadloom.store import tables
+from threadloom.store import runs as run_queries
 
 log = logging.getLogger("threadloom.runtime")
 
@@ -42,10 +40,7 @@ class RunSweeper:
     async def recover(self) -> None:
         """Queued runs nobody executes are dispatched again (the claim is conditional, so
         two processes cannot both run one)."""
-        runs = tables.runs
-        queued = await self.writer.db.query(
-            lambda conn: conn.execute(select(runs.c.id).where(runs.c.status == "queued")).scalars().all()
-        )
+        queued = await self.writer.db.query(run_queries.queued_run_ids)
         for run_id in queued:
             self.dispatcher.submit(run_id)
         await self.sweep()
@@ -60,31 +55,12 @@ class RunSweeper:
 
     async def sweep(self) -> None:
         now = int(time.time())
-        runs = tables.runs
         if time.monotonic() - self._last_renewal > LEASE_SECONDS / 3:
-            await self.writer.db.transact(lambda conn: conn.execute(
-                update(runs)
-                .where(runs.c.owner == self.owner, runs.c.status.in_(("in_progress", "cancelling")))
-                .values(lease_until=now + LEASE_SECONDS)
-            ))
+            await self.writer.db.transact(lambda conn: run_queries.renew_leases(conn, self.owner, now + LEASE_SECONDS))
             self._last_renewal = time.monotonic()
-
-        def due(conn):
-            expired = conn.execute(
-                select(runs.c.id, runs.c.status).where(
-                    runs.c.status.in_(("queued", "requires_action")), runs.c.expires_at <= now)
-            ).all()
-            orphans = conn.execute(
-                select(runs.c.id, runs.c.status).where(
-                    runs.c.status.in_(("in_progress", "cancelling")),
-                    or_(runs.c.lease_until.is_(None), runs.c.lease_until < now),
-                    # A run this process holds is alive whatever its lease says.
-                    or_(runs.c.owner.is_(None), runs.c.owner != self.owner),
-                )
-            ).all()
-            return expired, orphans
-
-        expired, orphans = await self.writer.db.query(due)
+        expired, orphans = await self.writer.db.query(lambda conn: (
+            run_queries.expired_waiting_runs(conn, now), run_queries.orphaned_runs(conn, self.owner, now)
+        ))
         await self._interrupt_ended_elsewhere()
         for run_id, status in expired:
             await end_stored_run(self.writer, run_id, status, "expired")
@@ -99,11 +75,8 @@ class RunSweeper:
         """A run this process executes that another process cancelled or ended (a cancel
         sent to another server, a lapsed lease): stop its model call and end its streams."""
         local = self.dispatcher.running()
-        runs = tables.runs
         for i in range(0, len(local), 500):
             batch = local[i : i + 500]
-            ended = await self.writer.db.query(lambda conn: conn.execute(
-                select(runs.c.id).where(runs.c.id.in_(batch), runs.c.status.in_(ENDED_ELSEWHERE))
-            ).scalars().all())
+            ended = await self.writer.db.query(lambda conn: run_queries.runs_in_status(conn, batch, ENDED_ELSEWHERE))
             for run_id in ended:
                 self.dispatcher.interrupt(run_id)

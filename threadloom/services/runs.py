@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-
 from threadloom.domain.errors import Conflict, InvalidRequest, NotFound
 from threadloom.domain.metadata import check_metadata
 from threadloom.domain.run import (
@@ -18,11 +16,11 @@ from threadloom.domain.run import (
     new_run,
     new_run_state,
 )
-from threadloom.domain.run_status import ACTIVE, TERMINAL
+from threadloom.domain.run_status import TERMINAL
 from threadloom.domain.thread import CreateThreadRequest
 from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run
 from threadloom.runtime.events import EventBus
-from threadloom.store import tables
+from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
 from threadloom.store.objects import assistant_store, message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
@@ -98,7 +96,7 @@ class RunService:
     @staticmethod
     def _get(conn, thread_id: str, run_id: str) -> dict:
         thread_store.get(conn, thread_id)
-        return run_store.get(conn, run_id, tables.runs.c.thread_id == thread_id)
+        return run_store.get(conn, run_id, thread_id=thread_id)
 
     async def get(self, thread_id: str, run_id: str) -> dict:
         return await self.db.query(lambda conn: self._get(conn, thread_id, run_id))
@@ -106,7 +104,7 @@ class RunService:
     async def list(self, thread_id: str, query: PageQuery) -> dict:
         def page(conn):
             thread_store.get(conn, thread_id)
-            return run_store.page(conn, query, tables.runs.c.thread_id == thread_id)
+            return run_store.page(conn, query, thread_id=thread_id)
 
         data, has_more = await self.db.query(page)
         return page_wire(data, has_more)
@@ -146,11 +144,8 @@ class RunService:
     async def submit_tool_outputs(self, thread_id: str, run_id: str, req: SubmitToolOutputsRequest) -> dict:
         def read(conn):
             run = self._get(conn, thread_id, run_id)
-            state = conn.execute(select(tables.runs.c.state).where(tables.runs.c.id == run_id)).scalar()
-            steps = conn.execute(
-                select(tables.run_steps.c.body).where(tables.run_steps.c.run_id == run_id).order_by(tables.run_steps.c.seq.desc())
-            ).scalars().all()
-            return run, state, steps
+            _, state = run_queries.run_with_state(conn, run_id)
+            return run, state, run_queries.run_steps(conn, run_id)
 
         run, state, steps = await self.db.query(read)
         if run["status"] != "requires_action":
@@ -167,7 +162,7 @@ class RunService:
         given = [item.tool_call_id for item in req.tool_outputs]
         if sorted(set(given)) != sorted(expected) or len(given) != len(expected):
             raise InvalidRequest(f"Expected tool outputs for call_ids {expected}, got {given}", param="tool_outputs")
-        step = next(s for s in steps if s["type"] == "tool_calls" and s["status"] == "in_progress")
+        step = next(s for s in reversed(steps) if s["type"] == "tool_calls" and s["status"] == "in_progress")
         now = int(time.time())
         done = dict(step, status="completed", completed_at=now, usage=state.get("pending_step_usage"))
         calls = []
@@ -190,9 +185,7 @@ class RunService:
         return queued
 
     async def active_runs(self, thread_id: str) -> list[dict]:
-        return await self.db.query(lambda conn: conn.execute(
-            select(tables.runs.c.body).where(tables.runs.c.thread_id == thread_id, tables.runs.c.status.in_(ACTIVE))
-        ).scalars().all())
+        return await self.db.query(lambda conn: run_queries.active_runs(conn, thread_id))
 
     def abandon(self, runs: list[dict]) -> None:
         """Their thread was deleted: stop their model calls here and end their streams."""
@@ -206,7 +199,7 @@ class RunService:
     async def list_steps(self, thread_id: str, run_id: str, query: PageQuery) -> dict:
         def page(conn):
             self._get(conn, thread_id, run_id)
-            return step_store.page(conn, query, tables.run_steps.c.run_id == run_id)
+            return step_store.page(conn, query, run_id=run_id)
 
         data, has_more = await self.db.query(page)
         return page_wire(data, has_more)
@@ -214,7 +207,7 @@ class RunService:
     async def get_step(self, thread_id: str, run_id: str, step_id: str) -> dict:
         def find(conn):
             self._get(conn, thread_id, run_id)
-            return step_store.find(conn, step_id, tables.run_steps.c.run_id == run_id)
+            return step_store.find(conn, step_id, run_id=run_id)
 
         body = await self.db.query(find)
         if body is None:

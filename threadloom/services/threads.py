@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete
-
 from threadloom.domain.errors import Conflict, NotFound
 from threadloom.domain.message import CreateMessageRequest, ModifyMessageRequest, new_message
 from threadloom.domain.metadata import check_metadata
 from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, modify_thread, new_thread
-from threadloom.store import tables
 from threadloom.store.database import Database
-from threadloom.store.objects import message_store, thread_store
+from threadloom.store.objects import message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
 from threadloom.store.thread_lock import active_run_id, lock_thread
 
@@ -65,8 +62,8 @@ class ThreadService:
     async def delete(self, thread_id: str) -> dict:
         def remove(conn):
             thread_store.get(conn, thread_id)
-            for table in (tables.run_steps, tables.runs, tables.messages):
-                conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            for store in (step_store, run_store, message_store):
+                store.delete_where(conn, thread_id=thread_id)
             thread_store.delete(conn, thread_id)
 
         await self.db.transact(remove)
@@ -96,14 +93,14 @@ class MessageService:
     async def get(self, thread_id: str, message_id: str) -> dict:
         def find(conn):
             thread_store.get(conn, thread_id)
-            return message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id)
+            return message_store.get(conn, message_id, thread_id=thread_id)
 
         return await self.db.query(find)
 
     async def modify(self, thread_id: str, message_id: str, req: ModifyMessageRequest) -> dict:
         def change(conn):
             thread_store.get(conn, thread_id)
-            body = dict(message_store.get(conn, message_id, tables.messages.c.thread_id == thread_id))
+            body = dict(message_store.get(conn, message_id, thread_id=thread_id))
             if "metadata" in req.model_fields_set:
                 body["metadata"] = check_metadata(req.metadata) or {}
             message_store.put(conn, body)
@@ -114,22 +111,22 @@ class MessageService:
     async def delete(self, thread_id: str, message_id: str) -> dict:
         def remove(conn):
             thread_store.get(conn, thread_id)
-            if not message_store.delete(conn, message_id, tables.messages.c.thread_id == thread_id):
+            if not message_store.delete(conn, message_id, thread_id=thread_id):
                 raise NotFound.of("message", message_id)
 
         await self.db.transact(remove)
         return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
 
     async def list(self, thread_id: str, query: PageQuery, run_id: str | None = None) -> dict:
-        scope = [tables.messages.c.thread_id == thread_id]
+        where = {"thread_id": thread_id}
         if run_id:
-            scope.append(tables.messages.c.run_id == run_id)
+            where["run_id"] = run_id
 
         def page(conn):
             thread_store.get(conn, thread_id)
             if run_id and "\x00" in run_id:
                 return [], False  # no such run (and PostgreSQL refuses NUL as a parameter)
-            return message_store.page(conn, query, *scope)
+            return message_store.page(conn, query, **where)
 
         data, has_more = await self.db.query(page)
         return page_wire(data, has_more)

@@ -12,24 +12,19 @@ as one transaction by `transact` (read-write) or `query` (read-only):
   off the loop: commits in WAL mode with synchronous=NORMAL only write to the OS cache,
   and checkpoints run in a background thread on their own connection. SQLite serves
   one process; several processes share PostgreSQL.
-
-The async context managers `write()` / `read()` (aiosqlite / asyncpg connections) remain
-for code that must await between statements; on SQLite they take the same write lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import threading
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, TypeVar
+from typing import Callable, TypeVar
 
 import orjson
 from sqlalchemy import Connection, create_engine, event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger("threadloom.store")
@@ -39,18 +34,13 @@ _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 T = TypeVar("T")
 
 
-def async_url(url: str) -> str:
-    """Accept the plain URLs users write and pick the async driver."""
-    if url.startswith("sqlite:"):
-        return "sqlite+aiosqlite:" + url[len("sqlite:"):]
+def database_url(url: str) -> str:
+    """Accept the plain URLs users write and pick the driver: the stdlib's for SQLite,
+    asyncpg for PostgreSQL."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://", "postgresql+psycopg://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     return url
-
-
-def sync_sqlite_url(url: str) -> str:
-    return "sqlite:" + url.split(":", 1)[1]
 
 
 def _dumps(value) -> str:
@@ -59,28 +49,25 @@ def _dumps(value) -> str:
 
 class Database:
     def __init__(self, url: str):
-        self.url = async_url(url)
+        self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         options: dict = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
-            self.engine = create_async_engine(self.url, pool_size=4, max_overflow=4, connect_args={"timeout": 30}, **options)
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # One connection: calls run one at a time on the loop thread.
             self.sync_engine = create_engine(
-                sync_sqlite_url(self.url),
+                self.url,
                 poolclass=StaticPool,
                 connect_args={"timeout": 30, "check_same_thread": False},
                 **options,
             )
-            event.listen(self.sync_engine, "connect", _sqlite_serving_pragmas)
-            self._write_lock = asyncio.Lock()
+            event.listen(self.sync_engine, "connect", _sqlite_pragmas)
+            self.engine = None
             self._checkpointer = WalCheckpointer(self.sync_engine.url.database)
         else:
             # Connections are kept, not churned: overflow connections are closed when
             # returned, and opening one (with TLS negotiation) cost more than a run.
             self.engine = create_async_engine(self.url, pool_size=64, max_overflow=16, **options)
             self.sync_engine = None
-            self._write_lock = None
             self._checkpointer = None
 
     # -- transactions as functions (the fast path) ------------------------------
@@ -96,9 +83,6 @@ class Database:
                 if not durable:
                     await conn.execute(_ASYNC_COMMIT)
                 return await conn.run_sync(fn)
-        if self._write_lock.locked():  # an async-connection writer holds SQLite's lock
-            async with self._write_lock:
-                return self._sync_transact(fn)
         return self._sync_transact(fn)
 
     async def query(self, fn: Callable[[Connection], T]) -> T:
@@ -119,36 +103,20 @@ class Database:
             finally:
                 conn.rollback()
 
-    # -- async connections ------------------------------------------------------
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction that commits on exit."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock:
-            async with self.engine.begin() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
-
     async def migrate(self) -> None:
         """Apply Alembic migrations up to head. Several processes may start at once on one
         PostgreSQL: an advisory lock makes them take turns."""
-        async with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(74736)"))
-            await conn.run_sync(_upgrade)
-        if self._checkpointer is not None:
+        if self.is_sqlite:
+            self._sync_transact(_upgrade)  # before the server accepts requests
             self._checkpointer.start()
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(74736)"))
+            await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self.engine is not None:
+            await self.engine.dispose()
         if self.sync_engine is not None:
             self._checkpointer.stop()
             self.sync_engine.dispose()
@@ -169,12 +137,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _sqlite_serving_pragmas(dbapi_conn, record) -> None:
-    _sqlite_pragmas(dbapi_conn, record)
-    cursor = dbapi_conn.cursor()
     # Checkpoints (which fsync) are the WalCheckpointer's job, off the event loop; the
     # automatic one is only a backstop should it fall behind (8000 pages, 32 MB).
     cursor.execute("PRAGMA wal_autocheckpoint=8000")

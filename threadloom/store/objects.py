@@ -25,16 +25,20 @@ class ObjectStore:
         self._insert = insert(table)
         self._puts: dict[tuple, object] = {}
 
-    def find(self, conn: Connection, object_id: str, *scope) -> dict | None:
+    def _scope(self, where: dict) -> list:
+        """Keyword filters (thread_id=..., run_id=...) as column conditions."""
+        return [self.table.c[column] == value for column, value in where.items()]
+
+    def find(self, conn: Connection, object_id: str, **where) -> dict | None:
         if "\x00" in object_id:
             return None  # no stored id holds NUL, and PostgreSQL refuses it as a parameter
-        if not scope:
+        if not where:
             return conn.execute(self._find, {"_id": object_id}).scalar()
-        stmt = select(self.table.c.body).where(self.table.c.id == object_id, *scope)
+        stmt = select(self.table.c.body).where(self.table.c.id == object_id, *self._scope(where))
         return conn.execute(stmt).scalar()
 
-    def get(self, conn: Connection, object_id: str, *scope) -> dict:
-        body = self.find(conn, object_id, *scope)
+    def get(self, conn: Connection, object_id: str, **where) -> dict:
+        body = self.find(conn, object_id, **where)
         if body is None:
             raise NotFound.of(self.kind, object_id)
         return body
@@ -62,14 +66,17 @@ class ObjectStore:
             stmt = self._puts[key] = update(self.table).where(*where).values(**values)
         return stmt
 
-    def delete(self, conn: Connection, object_id: str, *scope) -> bool:
+    def delete(self, conn: Connection, object_id: str, **where) -> bool:
         if "\x00" in object_id:
             return False
-        result = conn.execute(delete(self.table).where(self.table.c.id == object_id, *scope))
+        result = conn.execute(delete(self.table).where(self.table.c.id == object_id, *self._scope(where)))
         return result.rowcount > 0
 
-    def page(self, conn: Connection, query: PageQuery, *scope) -> tuple[list[dict], bool]:
-        return fetch_page(conn, self.table, list(scope), query)
+    def delete_where(self, conn: Connection, **where) -> None:
+        conn.execute(delete(self.table).where(*self._scope(where)))
+
+    def page(self, conn: Connection, query: PageQuery, **where) -> tuple[list[dict], bool]:
+        return fetch_page(conn, self.table, self._scope(where), query)
 
 
 assistant_store = ObjectStore(tables.assistants, "assistant")
