@@ -33,16 +33,10 @@ def _payload(request: ChatRequest) -> dict:
             payload["tool_choice"] = request.tool_choice
         if request.parallel_tool_calls is not None:
             payload["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.response_format is not None:
-        payload["response_format"] = request.response_format
-    if request.temperature is not None:
-        payload["temperature"] = request.temperature
-    if request.top_p is not None:
-        payload["top_p"] = request.top_p
-    if request.max_tokens is not None:
-        payload["max_tokens"] = request.max_tokens
-    if request.reasoning_effort is not None:
-        payload["reasoning_effort"] = request.reasoning_effort
+    for key in ("response_format", "temperature", "top_p", "max_tokens", "reasoning_effort"):
+        value = getattr(request, key)
+        if value is not None:
+            payload[key] = value
     return payload
 
 

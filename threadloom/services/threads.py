@@ -78,8 +78,6 @@ class MessageService:
         check_metadata(req.metadata)
 
         def add(conn):
-            if "\x00" in thread_id:  # no thread id holds NUL; PostgreSQL refuses it as a parameter
-                raise NotFound.of("thread", thread_id)
             lock_thread(conn, thread_id)
             run_id = active_run_id(conn, thread_id)
             if run_id:
@@ -124,8 +122,6 @@ class MessageService:
 
         def page(conn):
             thread_store.get(conn, thread_id)
-            if run_id and "\x00" in run_id:
-                return [], False  # no such run (and PostgreSQL refuses NUL as a parameter)
             return message_store.page(conn, query, **where)
 
         data, has_more = await self.db.query(page)

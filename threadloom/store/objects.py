@@ -76,6 +76,8 @@ class ObjectStore:
         conn.execute(delete(self.table).where(*self._scope(where)))
 
     def page(self, conn: Connection, query: PageQuery, **where) -> tuple[list[dict], bool]:
+        if any(isinstance(value, str) and "\x00" in value for value in where.values()):
+            return [], False  # nothing matches a NUL (and PostgreSQL refuses it as a parameter)
         return fetch_page(conn, self.table, self._scope(where), query)
 
 
