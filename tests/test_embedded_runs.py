@@ -112,6 +112,30 @@ def test_a_forced_function_call_requires_action_with_arguments_that_match_the_sc
     assert run.status in ("completed", "requires_action"), run.last_error
 
 
+def test_file_search_with_a_model_that_cannot_call_tools(sdk):
+    """The small embedded model is not offered the search: the server searches with the
+    user's message before its turn and shows it the results."""
+    import io
+
+    from v1_checks import create_store
+
+    f = sdk.files.create(file=("leave.md", io.BytesIO(b"Every employee receives 25 days of paid vacation per year.")), purpose="assistants")
+    store = create_store(sdk, file_ids=[f.id])
+    assistant = sdk.beta.assistants.create(
+        model="smollm2", tools=[{"type": "file_search"}], tool_resources={"file_search": {"vector_store_ids": [store.id]}}
+    )
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "How many vacation days do employees get?"}])
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100, max_completion_tokens=256, temperature=0
+    )
+    assert run.status in ("completed", "incomplete"), run.last_error
+    steps = sdk.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc").data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    (result,) = steps[0].step_details.tool_calls[0].file_search.results
+    assert result.file_id == f.id
+    assert last_message_text(sdk, thread.id).strip()
+
+
 def test_streamed_deltas_rebuild_the_final_message(sdk):
     assistant = sdk.beta.assistants.create(model="smollm2")
     thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Tell me about the sea."}])

@@ -92,3 +92,23 @@ def count_rows(database_url: str, table: str, where: str = "", *args) -> int:
             await conn.close()
 
     return asyncio.run(run())
+
+
+# -- vector stores ---------------------------------------------------------------------
+
+
+def wait_store(client, store_id: str, timeout: float = 120):
+    """Poll a vector store until no file of it is in progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        store = client.vector_stores.retrieve(store_id)
+        if store.status != "in_progress":
+            return store
+        time.sleep(0.1)
+    raise AssertionError(f"vector store {store_id} still in progress after {timeout}s")
+
+
+def create_store(client, **kwargs):
+    """vector_stores.create, then wait for its files (the SDK has create_and_poll for
+    store files and batches, not for stores)."""
+    return wait_store(client, client.vector_stores.create(**kwargs).id)

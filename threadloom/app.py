@@ -30,9 +30,16 @@ from threadloom.llm.tokenizer import count_o200k
 from threadloom.runtime.dispatcher import LocalDispatcher
 from threadloom.runtime.events import EventBus
 from threadloom.runtime.sweeper import RunSweeper
+from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder
+from threadloom.retrieval.index import IndexCache
+from threadloom.retrieval.ingestion import IngestionWorker
+from threadloom.runtime.retention import ExpirySweeper
 from threadloom.services.assistants import AssistantService
+from threadloom.services.files import FileService
+from threadloom.services.vector_stores import VectorStoreService
 from threadloom.services.runs import RunService
 from threadloom.services.threads import MessageService, ThreadService
+from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom")
@@ -47,6 +54,8 @@ class Services:
     runs: RunService
     bus: EventBus
     router: ModelRouter
+    files: FileService
+    vector_stores: VectorStoreService
     langgraph: LangGraphDoor | None = None
 
 
@@ -55,6 +64,12 @@ def _load_embedded(backend) -> None:
         backend.context_window  # reading it loads the model, once
     except Exception as exc:
         log.warning("the embedded model did not load at start: %s", exc)
+
+
+def _embedder(settings: Settings):
+    if settings.embeddings == "local":
+        return local_embedder()
+    return OpenAICompatEmbedder(settings.embeddings, settings.embeddings_model, settings.embeddings_api_key)
 
 
 def _is_openai(request: Request) -> bool:
@@ -70,20 +85,29 @@ def create_app(settings: Settings) -> FastAPI:
         bus = EventBus()
         writer = RunWriter(db, bus)
         router = ModelRouter(settings)
-        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner))
+        embedder = _embedder(settings)
+        ingestion = IngestionWorker(db, embedder, owner)
+        vector_stores = VectorStoreService(db, embedder, IndexCache(db), ingestion.wake)
+        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner, vector_stores))
         sweeper = RunSweeper(writer, dispatcher, owner)
-        runs = RunService(db, bus, writer, dispatcher, run_ttl=settings.run_ttl)
+        expiry = ExpirySweeper(db)
+        linker = ToolResourceLinker(embedder.model, ingestion.wake)
+        runs = RunService(db, bus, writer, dispatcher, linker, run_ttl=settings.run_ttl)
         app.state.services = Services(
             db=db,
-            assistants=AssistantService(db),
-            threads=ThreadService(db),
-            messages=MessageService(db),
+            assistants=AssistantService(db, linker),
+            threads=ThreadService(db, linker),
+            messages=MessageService(db, linker),
             runs=runs,
             bus=bus,
             router=router,
+            files=FileService(db, settings.max_file_size),
+            vector_stores=vector_stores,
             langgraph=LangGraphDoor(db, bus, runs),
         )
         await sweeper.start()
+        await ingestion.start()
+        await expiry.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's scans, and collect young objects less often. Measured under 1,000
         # held streams, collection pauses took 40% of the loop and delayed deltas by up
@@ -109,9 +133,12 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await expiry.stop()
+            await ingestion.stop()
             await sweeper.stop()
             await dispatcher.shutdown()
             await router.aclose()
+            await embedder.aclose()
             await db.dispose()
 
     app = FastAPI(

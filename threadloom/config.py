@@ -37,6 +37,10 @@ class Settings:
     embedded_threads: int | None = None
     run_ttl: int = 600
     log_level: str = "info"
+    max_file_size: int = 512 * 1024 * 1024
+    embeddings: str = "local"  # "local" or an OpenAI-compatible base URL ending in /v1
+    embeddings_model: str | None = None
+    embeddings_api_key: str | None = None
 
 
 def _env(name: str, default=None):
@@ -150,9 +154,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedded-threads", type=int, default=_env("EMBEDDED_THREADS"), help="CPU threads of the embedded model; default half the cores (THREADLOOM_EMBEDDED_THREADS)")
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
+    parser.add_argument("--max-file-size", type=int, default=_env("MAX_FILE_SIZE", str(512 * 1024 * 1024)), help="largest upload to /v1/files, in bytes (THREADLOOM_MAX_FILE_SIZE; OpenAI: 512 MB)")
+    parser.add_argument("--embeddings", default=_env("EMBEDDINGS", "local"), help="'local' (the packaged all-MiniLM-L6-v2, offline) or an OpenAI-compatible base URL ending in /v1 (THREADLOOM_EMBEDDINGS)")
+    parser.add_argument("--embeddings-model", default=_env("EMBEDDINGS_MODEL"), help="model name sent to the embeddings URL (THREADLOOM_EMBEDDINGS_MODEL)")
+    parser.add_argument("--embeddings-api-key", default=_env("EMBEDDINGS_API_KEY"), help="THREADLOOM_EMBEDDINGS_API_KEY")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    if args.embeddings != "local":
+        if not args.embeddings.startswith(("http://", "https://")):
+            raise ValueError(f"--embeddings {args.embeddings!r}: expected 'local' or an http(s) URL ending in /v1")
+        if not args.embeddings_model:
+            raise ValueError("--embeddings URL needs --embeddings-model (the model name the endpoint serves)")
     api_keys = args.api_keys if args.api_keys else _env_list("API_KEYS")
     route_flags = args.route if args.route else [r for r in (_env("ROUTES") or "").split(";") if r.strip()]
     return Settings(
@@ -174,4 +187,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embedded_threads=args.embedded_threads,
         run_ttl=args.run_ttl,
         log_level=args.log_level,
+        max_file_size=args.max_file_size,
+        embeddings=args.embeddings,
+        embeddings_model=args.embeddings_model,
+        embeddings_api_key=args.embeddings_api_key,
     )

@@ -49,3 +49,15 @@ def step_id() -> str:
 
 def call_id() -> str:
     return new_id("call_")
+
+
+def file_id() -> str:
+    return new_id("file-")
+
+
+def vector_store_id() -> str:
+    return new_id("vs_")
+
+
+def file_batch_id() -> str:
+    return new_id("vsfb_")

@@ -152,9 +152,11 @@ def new_run(thread_id: str, assistant: dict, req: _RunOptions, now: int | None =
     }
 
 
-def new_run_state(assistant: dict, req: _RunOptions) -> dict:
-    """Engine bookkeeping kept beside the wire object."""
+def new_run_state(assistant: dict, req: _RunOptions, include: tuple = ()) -> dict:
+    """Engine bookkeeping kept beside the wire object. `include`: what the run's create asked
+    its steps to carry (file_search results' content)."""
     return {
+        "include": list(include),
         "reasoning_effort": getattr(req, "reasoning_effort", None) or assistant.get("reasoning_effort"),
         "prompt_tokens": 0,
         "completion_tokens": 0,

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 
 from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.model import RequestModel
+from threadloom.domain.vector_store import ChunkingStrategy
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]+$", max_length=64, min_length=1)]
 
@@ -122,7 +123,7 @@ class CodeInterpreterResources(RequestModel):
 
 class VectorStoreHelper(RequestModel):
     file_ids: list[str] | None = Field(default=None, max_length=10000)
-    chunking_strategy: dict | None = None
+    chunking_strategy: ChunkingStrategy | None = None
     metadata: dict[str, str] | None = None
 
 
@@ -137,20 +138,22 @@ class ToolResources(RequestModel):
 
 
 def tool_resources_wire(resources: ToolResources | None) -> dict:
+    """The wire form. A `vector_stores` helper is kept as given, under that key, for the
+    service to turn into a store (services/tool_resources.py) before anything is stored."""
     if resources is None:
         return {}
     out: dict = {}
     if resources.code_interpreter is not None:
-        out["code_interpreter"] = {"file_ids": list(resources.code_interpreter.file_ids)}
+        out["code_interpreter"] = {"file_ids": list(dict.fromkeys(resources.code_interpreter.file_ids))}
     if resources.file_search is not None:
-        # Vector stores come with the files issue; until then the ids given are kept as
-        # they are, and the helper that would create one is refused rather than dropped.
-        if resources.file_search.vector_stores:
+        search = resources.file_search
+        if search.vector_store_ids and search.vector_stores:
             raise InvalidRequest(
-                "Creating a vector store through 'tool_resources.file_search.vector_stores' is not "
-                "supported by this server yet; pass 'vector_store_ids' instead.",
-                param="tool_resources.file_search.vector_stores",
-                code="unsupported_parameter",
+                "Invalid 'tool_resources.file_search': give either 'vector_store_ids' or 'vector_stores', not both.",
+                param="tool_resources.file_search",
+                code="invalid_value",
             )
-        out["file_search"] = {"vector_store_ids": list(resources.file_search.vector_store_ids or [])}
+        out["file_search"] = {"vector_store_ids": list(search.vector_store_ids or [])}
+        if search.vector_stores:
+            out["file_search"]["vector_stores"] = list(search.vector_stores)
     return out

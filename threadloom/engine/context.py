@@ -12,6 +12,8 @@ from typing import Callable
 
 import orjson
 
+from threadloom.engine import file_search
+
 MESSAGE_OVERHEAD = 4  # role and separators per chat message, as OpenAI counts them
 PRIMING = 3
 
@@ -53,21 +55,27 @@ def message_unit(ordinal: int, body: dict) -> Unit:
     return Unit(ordinal, True, [chat])
 
 
-def tool_step_unit(ordinal: int, body: dict) -> Unit | None:
+def tool_step_unit(ordinal: int, body: dict, search_numbers: dict | None = None) -> Unit | None:
     """A tool-calls step as an assistant message with tool_calls and one tool message per
-    output; None while any output is missing."""
-    calls = [c for c in body["step_details"]["tool_calls"] if c["type"] == "function"]
-    if not calls or any(c["function"].get("output") is None for c in calls):
+    output; None while any output is missing. A file_search call is shown as the call of
+    the search function with its results as output (with the citation markers of the
+    run's own searches, `search_numbers`: call id -> its number in the run)."""
+    calls, outputs = [], []
+    for call in body["step_details"]["tool_calls"]:
+        if call["type"] == "function":
+            if call["function"].get("output") is None:
+                return None
+            calls.append({"id": call["id"], "type": "function",
+                          "function": {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}})
+            outputs.append({"role": "tool", "tool_call_id": call["id"], "content": call["function"]["output"]})
+        elif call["type"] == "file_search":
+            number = (search_numbers or {}).get(call["id"])
+            calls.append({"id": call["id"], "type": "function", "function": {"name": file_search.NAME, "arguments": "{}"}})
+            results = call["file_search"].get("results") or []
+            outputs.append({"role": "tool", "tool_call_id": call["id"], "content": file_search.model_output(number, results, None)})
+    if not calls:
         return None
-    assistant = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}}
-            for c in calls
-        ],
-    }
-    outputs = [{"role": "tool", "tool_call_id": c["id"], "content": c["function"]["output"]} for c in calls]
+    assistant = {"role": "assistant", "content": None, "tool_calls": calls}
     return Unit(ordinal, False, [assistant, *outputs])
 
 

@@ -9,11 +9,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import orjson
+
 
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message
 from threadloom.domain.run_status import is_terminal
 from threadloom.domain.run_step import function_call, new_message_step, new_tool_calls_step
+from threadloom.engine import file_search
 from threadloom.engine.context import PromptBudgetExceeded, Unit, build_context, message_unit, tool_step_unit
 from threadloom.engine.run_writer import (
     RunWriter,
@@ -27,23 +30,30 @@ from threadloom.engine.run_writer import (
 from threadloom.llm.base import ChatRequest, Finish, ModelError, TextDelta, ToolCallDelta, Usage
 from threadloom.llm.routing import ModelRouter
 from threadloom.store import runs as run_queries
-from threadloom.store.objects import message_store, step_store
+from threadloom.store.objects import message_store, step_store, thread_store
 
 log = logging.getLogger("threadloom.engine")
+
+
+def orjson_dumps(value) -> str:
+    return orjson.dumps(value).decode()
 
 # How long a claimed run stays this process's without renewal (the sweeper renews it
 # every LEASE_SECONDS / 3). A run whose process died is failed once it lapses: keep it short.
 LEASE_SECONDS = 6
 DEFAULT_COMPLETION_RESERVE = 1024
+# Model turns one claim may take while built-in tools run between them (a model that
+# searches again and again must still end).
+MAX_BUILTIN_ROUNDS = 8
 
-def _read_history(conn, thread_id: str) -> list[Unit]:
+def _read_history(conn, thread_id: str, search_numbers: dict) -> list[Unit]:
     """The thread as units the context builder keeps or drops whole: finished messages,
     and tool-call steps whose outputs are all in."""
     messages, steps = run_queries.thread_history(conn, thread_id)
     units = [message_unit(o, b) for o, b in messages if b["status"] != "in_progress"]
     for ordinal, body in steps:
         if body["type"] == "tool_calls":
-            unit = tool_step_unit(ordinal, body)
+            unit = tool_step_unit(ordinal, body, search_numbers)
             if unit is not None:
                 units.append(unit)
     return units
@@ -54,6 +64,17 @@ class _Call:
     id: str
     name: str = ""
     arguments: str = ""
+    kind: str = "function"  # or "file_search": a built-in tool the server runs
+    entry: dict | None = None  # a built-in call's step entry, once it has run
+
+
+def _store_ids(run: dict, thread: dict | None) -> list[str]:
+    """The vector stores a run searches: its own (the assistant's, or create_thread_and_run's)
+    and its thread's."""
+    ids = list(((run.get("tool_resources") or {}).get("file_search") or {}).get("vector_store_ids") or [])
+    if thread is not None:
+        ids += ((thread.get("tool_resources") or {}).get("file_search") or {}).get("vector_store_ids") or []
+    return list(dict.fromkeys(ids))
 
 
 @dataclass
@@ -71,6 +92,8 @@ class Turn:
     prompt_estimate: int = 0
     count: object = None
     history: list[Unit] = field(default_factory=list)
+    stores: list[str] = field(default_factory=list)
+    search_offered: bool = False
 
 
 class CancelRequested(Exception):
@@ -78,22 +101,30 @@ class CancelRequested(Exception):
 
 
 class RunExecutor:
-    def __init__(self, writer: RunWriter, router: ModelRouter, owner: str):
+    def __init__(self, writer: RunWriter, router: ModelRouter, owner: str, searcher=None):
         self.writer = writer
         self.router = router
         self.owner = owner
+        self.file_search = file_search.FileSearchTool(searcher) if searcher is not None else None
 
     async def execute(self, run_id: str, cancel: asyncio.Event) -> None:
         claimed = await self._claim(run_id)
         if claimed is None:
             return
-        run, state, history = claimed
-        turn = Turn(run, state, history=history)
+        run, state, history, stores = claimed
+        turn = Turn(run, state, history=history, stores=stores)
         deadline = turn.run["expires_at"]
         try:
             remaining = deadline - time.time() if deadline else None
             async with asyncio.timeout(remaining):
-                await self._turn(turn, cancel)
+                for _ in range(MAX_BUILTIN_ROUNDS):
+                    if not await self._turn(turn, cancel):
+                        break
+                    turn = await self._next_turn(turn)
+                else:
+                    await self._end(turn, "failed", last_error={
+                        "code": "server_error",
+                        "message": f"the model kept calling built-in tools for {MAX_BUILTIN_ROUNDS} turns without answering"})
         except CancelRequested:
             await self._settle_stale(turn)
         except asyncio.CancelledError:
@@ -116,7 +147,14 @@ class RunExecutor:
 
     # -- claim ---------------------------------------------------------------
 
-    async def _claim(self, run_id: str) -> tuple[dict, dict, list[Unit]] | None:
+    async def _next_turn(self, turn: Turn) -> Turn:
+        """The next model turn of the same claim: built-in tools ran, the model goes on with
+        their results in its history."""
+        numbers = turn.state.get("search_numbers", {})
+        history = await self.writer.db.query(lambda conn: _read_history(conn, turn.run["thread_id"], numbers))
+        return Turn(turn.run, turn.state, history=history, stores=turn.stores)
+
+    async def _claim(self, run_id: str) -> tuple[dict, dict, list[Unit], list[str]] | None:
         """queued -> in_progress, with this process as the run's owner: read and update in one
         transaction, so of two executors only one gets the run. The thread's history is
         read in the same transaction."""
@@ -131,7 +169,8 @@ class RunExecutor:
                 return "expired"
             started = dict(run, status="in_progress", started_at=now)
             run_queries.start_run(conn, run_id, started, self.owner, now + LEASE_SECONDS)
-            return started, state, _read_history(conn, run["thread_id"])
+            history = _read_history(conn, run["thread_id"], state.get("search_numbers", {}))
+            return started, state, history, _store_ids(run, thread_store.find(conn, run["thread_id"]))
 
         claimed = await self.writer.db.transact(claim, durable=False)
         if claimed == "expired":
@@ -143,7 +182,8 @@ class RunExecutor:
 
     # -- one model turn ------------------------------------------------------
 
-    async def _turn(self, turn: Turn, cancel: asyncio.Event) -> None:
+    async def _turn(self, turn: Turn, cancel: asyncio.Event) -> bool:
+        """One model turn; True when built-in tools ran and the model is to go on."""
         run, state = turn.run, turn.state
         try:
             backend, model_name = self.router.resolve(run["model"])
@@ -155,7 +195,10 @@ class RunExecutor:
             completion_left = run["max_completion_tokens"] - state["completion_tokens"]
             if completion_left <= 0:
                 await self._end(turn, "incomplete", incomplete_reason="max_completion_tokens")
-                return
+                return False
+        if self._searches_for_model(turn, backend):
+            await self._search_for_model(turn)
+            return True
         request = await self._request(turn, backend, model_name, completion_left)
         stream = backend.stream_chat(request)
         try:
@@ -174,12 +217,20 @@ class RunExecutor:
             await stream.aclose()
         if cancel.is_set():
             raise CancelRequested()
-        await self._finish_turn(turn, completion_left)
+        return await self._finish_turn(turn, completion_left)
 
     async def _request(self, turn: Turn, backend, model_name: str, completion_left: int | None) -> ChatRequest:
         run, state = turn.run, turn.state
         units = turn.history
         function_tools = [t for t in run["tools"] if t["type"] == "function"]
+        tool_choice = self._tool_choice(run, state)
+        search = file_search.settings_of(run["tools"])
+        turn.search_offered = (
+            self.file_search is not None and search is not None and bool(turn.stores)
+            and getattr(backend, "calls_tools", True) and tool_choice != "none"
+        )
+        if turn.search_offered:
+            function_tools = [*function_tools, file_search.DEFINITION]
         window_budget = None
         if backend.context_window:
             reserve = min(completion_left or DEFAULT_COMPLETION_RESERVE, backend.context_window // 4)
@@ -197,9 +248,10 @@ class RunExecutor:
             prompt_budget=prompt_budget,
         )
         turn.prompt_estimate = built.prompt_tokens
-        tool_choice = run["tool_choice"]
-        if isinstance(tool_choice, dict) and tool_choice.get("type") != "function":
-            tool_choice = "auto"  # built-in tools are not executed by this server yet
+        if isinstance(tool_choice, dict) and tool_choice["type"] == "file_search":
+            tool_choice = {"type": "function", "function": {"name": file_search.NAME}} if turn.search_offered else "auto"
+        elif isinstance(tool_choice, dict) and tool_choice["type"] != "function":
+            tool_choice = "auto"  # code_interpreter is not executed by this server yet
         response_format = run["response_format"]
         return ChatRequest(
             model=model_name,
@@ -213,6 +265,63 @@ class RunExecutor:
             max_tokens=completion_left,
             reasoning_effort=state.get("reasoning_effort"),
         )
+
+    @staticmethod
+    def _tool_choice(run: dict, state: dict):
+        """A forced choice (`required`, a named tool) holds until the run has made such a
+        call; then `auto`, or the model would be forced to call again after every output
+        and the run would never finish (OpenAI's agent tooling resets it the same way)."""
+        choice = run["tool_choice"]
+        if state.get("tool_calls", 0) and (choice == "required" or isinstance(choice, dict)):
+            return "auto"
+        return choice
+
+    # -- file_search run by the server ----------------------------------------
+
+    def _searches_for_model(self, turn: Turn, backend) -> bool:
+        """A model that cannot call tools well (the small embedded ones) is not offered the
+        search: the server searches with the user's latest message before its first turn."""
+        return (
+            self.file_search is not None
+            and not getattr(backend, "calls_tools", True)
+            and bool(turn.stores)
+            and file_search.settings_of(turn.run["tools"]) is not None
+            and turn.run["tool_choice"] != "none"
+            and not turn.state.get("searches", 0)
+        )
+
+    async def _search_for_model(self, turn: Turn) -> None:
+        run = turn.run
+        user = [u for u in turn.history if u.is_message and u.messages[0]["role"] == "user"]
+        query = ""
+        if user:
+            content = user[-1].messages[0]["content"]
+            query = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+        call = _Call(ids.call_id(), file_search.NAME, orjson_dumps({"query": query}), kind="file_search")
+        turn.calls[0] = call
+        await self._open_tool_step(turn)
+        self._publish_call_start(turn, call, 0)
+        await self._run_searches(turn)
+        await self._complete_tool_step(turn, 0, 0)
+
+    async def _run_searches(self, turn: Turn) -> None:
+        settings = file_search.settings_of(turn.run["tools"]) or {}
+        state = turn.state = dict(turn.state)
+        numbers = dict(state.get("search_numbers", {}))
+        cited = dict(state.get("citations", {}))
+        for call in turn.calls.values():
+            if call.kind != "file_search" or call.entry is not None:
+                continue
+            number = state.get("searches", 0)
+            state["searches"] = number + 1
+            results, error = await self.file_search.search(file_search.query_of(call.arguments), turn.stores, settings)
+            if error:
+                log.warning("file_search in run %s: %s", turn.run["id"], error)
+            numbers[call.id] = number
+            for i, result in enumerate(results):
+                cited[f"{number}:{i}"] = result["file_id"]
+            call.entry = file_search.tool_call(call.id, results, settings)
+        state["search_numbers"], state["citations"] = numbers, cited
 
     # -- streaming into messages and steps ------------------------------------
 
@@ -255,13 +364,13 @@ class RunExecutor:
         (streams carry one message or step at a time)."""
         now = int(time.time())
         text = "".join(turn.text)
-        message = close_message(turn.message, text, "completed", now)
+        message = self._annotate(turn, close_message(turn.message, text, "completed", now))
         usage = usage_wire(0, turn.count(text))
         step = close_step(turn.message_step, "completed", now, usage=usage)
         await self.writer.commit(
             turn.run, None,
             puts=[(message_store, message), (step_store, step)],
-            events=[("thread.message.completed", message), ("thread.run.step.completed", step)],
+            events=[*self._final_message_events(message), ("thread.run.step.completed", step)],
         )
         turn.message, turn.message_step, turn.message_closed = message, step, True
 
@@ -270,19 +379,16 @@ class RunExecutor:
         if turn.message is not None and not turn.message_closed:
             await self._close_message_now(turn)
         if turn.tool_step is None:
-            now = int(time.time())
-            step = new_tool_calls_step(run, now)
-            await self.writer.commit(
-                run, None, durable=False,
-                inserts=[(step_store, step, {"run_id": run["id"], "thread_id": run["thread_id"], "ordinal": time.time_ns()})],
-                events=[("thread.run.step.created", step), ("thread.run.step.in_progress", step)],
-            )
-            turn.tool_step = step
+            await self._open_tool_step(turn)
         call = turn.calls.get(delta.index)
         if call is None:
-            call = turn.calls[delta.index] = _Call(ids.call_id(), delta.name or "", delta.arguments)
-            entry = {"index": len(turn.calls) - 1, "id": call.id, "type": "function",
-                     "function": {"name": call.name, "arguments": delta.arguments, "output": None}}
+            kind = "file_search" if turn.search_offered and delta.name == file_search.NAME else "function"
+            call = turn.calls[delta.index] = _Call(ids.call_id(), delta.name or "", delta.arguments, kind=kind)
+            self._publish_call_start(turn, call, len(turn.calls) - 1)
+            return
+        if call.kind == "file_search":
+            call.arguments += delta.arguments  # the query is the server's to read, not streamed
+            return
         else:
             function: dict = {}
             if delta.name and not call.name:
@@ -300,6 +406,52 @@ class RunExecutor:
             "delta": {"step_details": {"type": "tool_calls", "tool_calls": [entry]}},
         })
 
+    async def _open_tool_step(self, turn: Turn) -> None:
+        run = turn.run
+        step = new_tool_calls_step(run, int(time.time()))
+        await self.writer.commit(
+            run, None, durable=False,
+            inserts=[(step_store, step, {"run_id": run["id"], "thread_id": run["thread_id"], "ordinal": time.time_ns()})],
+            events=[("thread.run.step.created", step), ("thread.run.step.in_progress", step)],
+        )
+        turn.tool_step = step
+
+    def _publish_call_start(self, turn: Turn, call: _Call, index: int) -> None:
+        if call.kind == "file_search":
+            entry = {"index": index, "id": call.id, "type": "file_search", "file_search": {}}
+        else:
+            entry = {"index": index, "id": call.id, "type": "function",
+                     "function": {"name": call.name, "arguments": call.arguments, "output": None}}
+        self.writer.bus.publish(turn.run["id"], "thread.run.step.delta", {
+            "id": turn.tool_step["id"],
+            "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [entry]}},
+        })
+
+    def _step_calls(self, turn: Turn) -> list[dict]:
+        """The tool calls of the turn's step as the step carries them."""
+        out = []
+        for call in turn.calls.values():
+            if call.kind == "file_search":
+                out.append(call.entry or file_search.tool_call(call.id, [], file_search.settings_of(turn.run["tools"]) or {}))
+            else:
+                out.append(function_call(call.id, call.name, call.arguments))
+        return out
+
+    async def _complete_tool_step(self, turn: Turn, prompt: int, completion: int) -> None:
+        """Every call of the step was a built-in tool and has run: the step is done and the
+        run stays in progress for the model's next turn."""
+        step = close_step(dict(turn.tool_step), "completed", int(time.time()), usage=usage_wire(prompt, completion))
+        step["step_details"] = {"type": "tool_calls", "tool_calls": self._step_calls(turn)}
+        state = dict(turn.state, tool_calls=turn.state.get("tool_calls", 0) + 1)
+        turn.state = state
+        await self.writer.commit(
+            turn.run, "in_progress", state=state,
+            puts=[(step_store, step)],
+            events=[("thread.run.step.completed", step)],
+        )
+        turn.tool_step = step
+
     # -- ending a turn -------------------------------------------------------
 
     def _turn_usage(self, turn: Turn) -> tuple[int, int]:
@@ -308,7 +460,7 @@ class RunExecutor:
         produced = "".join(turn.text) + "".join(c.name + c.arguments for c in turn.calls.values())
         return turn.prompt_estimate, turn.count(produced)
 
-    async def _finish_turn(self, turn: Turn, completion_left: int | None) -> None:
+    async def _finish_turn(self, turn: Turn, completion_left: int | None) -> bool:
         prompt, completion = self._turn_usage(turn)
         state = dict(turn.state)
         state["prompt_tokens"] += prompt
@@ -323,20 +475,27 @@ class RunExecutor:
                 else:
                     await self._end(turn, "failed", last_error={
                         "code": "server_error", "message": "the model's output ended in the middle of a tool call"})
-                return
+                return False
             await self._end(turn, "incomplete", incomplete_reason="max_completion_tokens")
-            return
+            return False
         if turn.calls:
-            await self._require_action(turn, prompt, completion)
-            return
+            if any(c.kind == "file_search" for c in turn.calls.values()):
+                await self._run_searches(turn)
+            if any(c.kind == "function" for c in turn.calls.values()):
+                await self._require_action(turn, prompt, completion)
+                return False
+            text_tokens = turn.message_step["usage"]["completion_tokens"] if turn.message_closed else 0
+            await self._complete_tool_step(turn, prompt, max(completion - text_tokens, 0))
+            return True
         await self._complete(turn, prompt, completion)
+        return False
 
     async def _complete(self, turn: Turn, prompt: int, completion: int) -> None:
         run = turn.run
         if turn.message is None:
             await self._open_message(turn)  # the model said nothing: still one (empty) text part
         now = int(time.time())
-        message = close_message(turn.message, "".join(turn.text), "completed", now)
+        message = self._annotate(turn, close_message(turn.message, "".join(turn.text), "completed", now))
         if turn.finish == "content_filter":
             # The model's filter cut the answer: the run completes, the message does not.
             message.update(status="incomplete", completed_at=None, incomplete_at=now,
@@ -346,19 +505,20 @@ class RunExecutor:
         await self.writer.commit(
             ended, "in_progress", state=turn.state,
             puts=[(message_store, message), (step_store, step)],
-            events=[(f"thread.message.{message['status']}", message), ("thread.run.step.completed", step), ("thread.run.completed", ended)],
+            events=[*self._final_message_events(message), ("thread.run.step.completed", step), ("thread.run.completed", ended)],
             run_columns={"owner": None, "lease_until": None},
         )
 
     async def _require_action(self, turn: Turn, prompt: int, completion: int) -> None:
         run = turn.run
-        calls = [function_call(c.id, c.name, c.arguments) for c in turn.calls.values()]
         step = dict(turn.tool_step)
-        step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
+        step["step_details"] = {"type": "tool_calls", "tool_calls": self._step_calls(turn)}
+        calls = [c for c in step["step_details"]["tool_calls"] if c["type"] == "function"]
         text_tokens = turn.message_step["usage"]["completion_tokens"] if turn.message_closed else 0
         # Kept on the step until the outputs arrive; the step is completed then.
         step["usage"] = None
-        state = dict(turn.state, pending_step_usage=usage_wire(prompt, max(completion - text_tokens, 0)))
+        state = dict(turn.state, pending_step_usage=usage_wire(prompt, max(completion - text_tokens, 0)),
+                     tool_calls=turn.state.get("tool_calls", 0) + 1)
         waiting = dict(run, status="requires_action", required_action={
             "type": "submit_tool_outputs",
             "submit_tool_outputs": {"tool_calls": [
@@ -391,20 +551,46 @@ class RunExecutor:
         """The final form (and events) of the message and steps this turn has open."""
         puts, events = [], []
         if turn.message is not None and not turn.message_closed:
-            message = close_message(turn.message, "".join(turn.text), status, now)
+            message = self._annotate(turn, close_message(turn.message, "".join(turn.text), status, now))
             puts.append((message_store, message))
-            events.append((f"thread.message.{message['status']}", message))
+            events.extend(self._final_message_events(message))
             usage = usage_wire(*self._turn_usage(turn)) if status == "incomplete" else None
             step = close_step(turn.message_step, status, now, usage=usage, last_error=last_error)
             puts.append((step_store, step))
             events.append((f"thread.run.step.{step['status']}", step))
-        if turn.tool_step is not None:
+        if turn.tool_step is not None and turn.tool_step["status"] == "in_progress":
             step = close_step(turn.tool_step, status, now, last_error=last_error)
-            calls = [function_call(c.id, c.name, c.arguments) for c in turn.calls.values()]
-            step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
+            step["step_details"] = {"type": "tool_calls", "tool_calls": self._step_calls(turn)}
             puts.append((step_store, step))
             events.append((f"thread.run.step.{step['status']}", step))
         return puts, events
+
+    def _annotate(self, turn: Turn, message: dict) -> dict:
+        """The message with citations of this run's search results in its text."""
+        cited = turn.state.get("citations")
+        if not cited or not message["content"]:
+            return message
+        part = message["content"][0]
+        found = file_search.annotations(part["text"]["value"], cited)
+        if not found:
+            return message
+        text = {"value": part["text"]["value"], "annotations": found}
+        return dict(message, content=[dict(part, text=text), *message["content"][1:]])
+
+    @staticmethod
+    def _final_message_events(message: dict) -> list[tuple[str, dict]]:
+        """The message's final event, after one delta announcing its citations (the SDK
+        merges annotations into the text it streamed, by index)."""
+        events = []
+        found = message["content"][0]["text"]["annotations"] if message["content"] and message["content"][0]["type"] == "text" else []
+        if found:
+            events.append(("thread.message.delta", {
+                "id": message["id"],
+                "object": "thread.message.delta",
+                "delta": {"content": [{"index": 0, "type": "text", "text": {"annotations": [dict(a, index=i) for i, a in enumerate(found)]}}]},
+            }))
+        events.append((f"thread.message.{message['status']}", message))
+        return events
 
     async def _settle_stale(self, turn: Turn) -> None:
         """Someone else changed the run mid-turn: a cancel leaves it `cancelling`, which this

@@ -68,6 +68,9 @@ class ModelError(Exception):
 class ModelBackend(Protocol):
     # Tokens the model can see at once (prompt + completion); None when unknown.
     context_window: int | None
+    # Whether the model chooses tools well enough to be offered the built-in ones
+    # (file_search); when not, the engine runs them for it (engine/executor.py).
+    calls_tools: bool
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """Stream one model turn. Raises ModelError on failure (before or mid-stream)."""

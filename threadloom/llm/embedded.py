@@ -113,6 +113,9 @@ class _Generated:
 class EmbeddedBackend:
     """A ModelBackend over one local GGUF model (see the module docstring)."""
 
+    # A 135M model asked whether to search answers as it pleases: the server searches for it.
+    calls_tools = False
+
     def __init__(self, model_path: str | None = None, context_window: int = 8192, n_threads: int | None = None):
         if importlib.util.find_spec("llama_cpp") is None:
             raise EmbeddedModelUnavailable(f"the embedded backend needs llama-cpp-python: {INSTALL_RUNTIME_HINT}")

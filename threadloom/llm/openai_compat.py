@@ -55,6 +55,8 @@ def _error_message(status: int, body: bytes) -> str:
 
 
 class OpenAICompatBackend:
+    calls_tools = True
+
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0):
         self.base_url = base_url.rstrip("/")
         self.context_window: int | None = None

@@ -10,18 +10,26 @@ from threadloom.domain.assistant import (
     new_assistant,
 )
 from threadloom.domain.errors import NotFound
+from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.database import Database
 from threadloom.store.objects import assistant_store
 from threadloom.store.pagination import PageQuery, page_wire
 
 
 class AssistantService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, linker: ToolResourceLinker):
         self.db = db
+        self.linker = linker
 
     async def create(self, req: CreateAssistantRequest, graph_id: str | None = None) -> dict:
         body = new_assistant(req)
-        await self.db.transact(lambda conn: assistant_store.insert(conn, body, graph_id=graph_id))
+
+        def insert(conn):
+            body["tool_resources"] = self.linker.resolve(conn, body["tool_resources"])
+            assistant_store.insert(conn, body, graph_id=graph_id)
+
+        await self.db.transact(insert)
+        self.linker.wake_ingestion()
         return body
 
     async def get(self, assistant_id: str) -> dict:
@@ -30,10 +38,13 @@ class AssistantService:
     async def modify(self, assistant_id: str, req: ModifyAssistantRequest) -> dict:
         def change(conn):
             body = modify_assistant(assistant_store.get(conn, assistant_id), req)
+            body["tool_resources"] = self.linker.resolve(conn, body["tool_resources"])
             assistant_store.put(conn, body)
             return body
 
-        return await self.db.transact(change)
+        body = await self.db.transact(change)
+        self.linker.wake_ingestion()
+        return body
 
     async def delete(self, assistant_id: str) -> dict:
         def remove(conn):

@@ -24,7 +24,9 @@ from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
 from threadloom.store.objects import assistant_store, message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
+from threadloom.domain.tools import tool_resources_wire
 from threadloom.services.threads import insert_thread, message_row, thread_messages
+from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.thread_lock import active_run_id, lock_thread
 
 
@@ -40,19 +42,26 @@ def _run_columns(run: dict, state: dict) -> dict:
 
 
 class RunService:
-    def __init__(self, db: Database, bus: EventBus, writer: RunWriter, dispatcher, run_ttl: int = 600):
+    def __init__(self, db: Database, bus: EventBus, writer: RunWriter, dispatcher, linker: ToolResourceLinker, run_ttl: int = 600):
+        self.linker = linker
         self.run_ttl = run_ttl
         self.db = db
         self.bus = bus
         self.writer = writer
         self.dispatcher = dispatcher
 
-    def _insert_run(self, conn, thread_id: str, req, extra_messages, assistant: dict | None = None) -> dict:
+    def _insert_run(self, conn, thread: dict, req, extra_messages, assistant: dict | None = None, include: tuple = ()) -> dict:
+        thread_id = thread["id"]
         if assistant is None:
             assistant = assistant_store.get(conn, req.assistant_id)
         run = new_run(thread_id, assistant, req, ttl=self.run_ttl)
-        state = new_run_state(assistant, req)
-        message_store.insert_many(conn, [message_row(m) for m in thread_messages(thread_id, extra_messages)])
+        if getattr(req, "tool_resources", None) is not None:
+            # create_thread_and_run's own resources stand in for the assistant's in this run.
+            run["tool_resources"] = self.linker.resolve(conn, tool_resources_wire(req.tool_resources))
+        state = new_run_state(assistant, req, include)
+        messages = thread_messages(thread_id, extra_messages)
+        message_store.insert_many(conn, [message_row(m) for m in messages])
+        self.linker.attach(conn, thread, messages)
         run_store.insert(conn, run, **_run_columns(run, state))
         return run
 
@@ -61,23 +70,24 @@ class RunService:
         self.bus.publish(run["id"], "thread.run.queued", run)
         self.dispatcher.submit(run["id"])
 
-    async def create(self, thread_id: str, req: CreateRunRequest) -> dict:
+    async def create(self, thread_id: str, req: CreateRunRequest, include: tuple = ()) -> dict:
         check_metadata(req.metadata)
         for message in req.additional_messages or []:
             check_metadata(message.metadata, "additional_messages.metadata")
 
         def insert(conn):
-            lock_thread(conn, thread_id)
+            thread = lock_thread(conn, thread_id)
             active = active_run_id(conn, thread_id)
             if active:
                 raise Conflict(f"Thread {thread_id} already has an active run {active}.")
-            return self._insert_run(conn, thread_id, req, req.additional_messages)
+            return self._insert_run(conn, thread, req, req.additional_messages, include=include)
 
         run = await self.db.transact(insert)
+        self.linker.wake_ingestion()
         self._announce(run)
         return run
 
-    async def create_thread_and_run(self, req: CreateThreadAndRunRequest) -> tuple[dict, dict]:
+    async def create_thread_and_run(self, req: CreateThreadAndRunRequest, include: tuple = ()) -> tuple[dict, dict]:
         check_metadata(req.metadata)
         thread_req = req.thread or CreateThreadRequest()
         check_metadata(thread_req.metadata, "thread.metadata")
@@ -85,10 +95,11 @@ class RunService:
         def insert(conn):
             # The assistant is read first so a bad id leaves no thread behind.
             assistant = assistant_store.get(conn, req.assistant_id)
-            thread = insert_thread(conn, thread_req)
-            return thread, self._insert_run(conn, thread["id"], req, None, assistant)
+            thread = insert_thread(conn, thread_req, self.linker, "thread.tool_resources")
+            return thread, self._insert_run(conn, thread, req, None, assistant, include)
 
         thread, run = await self.db.transact(insert)
+        self.linker.wake_ingestion()
         self.bus.publish(run["id"], "thread.created", thread)
         self._announce(run)
         return thread, run
@@ -167,7 +178,8 @@ class RunService:
         done = dict(step, status="completed", completed_at=now, usage=state.get("pending_step_usage"))
         calls = []
         for call in step["step_details"]["tool_calls"]:
-            call = dict(call, function=dict(call["function"], output=outputs.get(call["id"])))
+            if call["type"] == "function":  # built-in calls in the same step already hold their results
+                call = dict(call, function=dict(call["function"], output=outputs.get(call["id"])))
             calls.append(call)
         done["step_details"] = {"type": "tool_calls", "tool_calls": calls}
         queued = dict(run, status="queued", required_action=None)
@@ -182,7 +194,7 @@ class RunService:
             current = await self.get(thread_id, run_id)
             raise InvalidRequest(f'Runs in status "{current["status"]}" do not accept tool outputs.') from None
         self.dispatcher.submit(run_id)
-        return queued
+        return queued, tuple(state.get("include") or ())
 
     async def active_runs(self, thread_id: str) -> list[dict]:
         return await self.db.query(lambda conn: run_queries.active_runs(conn, thread_id))

@@ -8,6 +8,7 @@ from threadloom.domain.errors import Conflict, NotFound
 from threadloom.domain.message import CreateMessageRequest, ModifyMessageRequest, new_message
 from threadloom.domain.metadata import check_metadata
 from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, modify_thread, new_thread
+from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.database import Database
 from threadloom.store.objects import message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
@@ -30,23 +31,29 @@ def thread_messages(thread_id: str, requests: list[CreateMessageRequest] | None)
     return [new_message(thread_id, req, now=now) for req in requests or []]
 
 
-def insert_thread(conn, req: CreateThreadRequest, thread_id: str | None = None, extra: dict | None = None) -> dict:
-    """Insert a thread and its initial messages in the caller's transaction."""
-    body = new_thread(req, thread_id)
-    thread_store.insert(conn, body, updated_at=body["created_at"], extra=extra)
-    message_store.insert_many(conn, [message_row(m) for m in thread_messages(body["id"], req.messages)])
-    return body
+def insert_thread(conn, req: CreateThreadRequest, linker: ToolResourceLinker, param: str = "tool_resources") -> dict:
+    """Insert a thread and its initial messages in the caller's transaction; what its tool
+    resources and attachments name is checked and linked."""
+    body = new_thread(req)
+    body["tool_resources"] = linker.resolve(conn, body["tool_resources"], param)
+    thread_store.insert(conn, body, updated_at=body["created_at"])
+    messages = thread_messages(body["id"], req.messages)
+    message_store.insert_many(conn, [message_row(m) for m in messages])
+    return linker.attach(conn, body, messages)
 
 
 class ThreadService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, linker: ToolResourceLinker):
         self.db = db
+        self.linker = linker
 
     async def create(self, req: CreateThreadRequest) -> dict:
         # Validate every message before writing anything.
         for i, message in enumerate(req.messages or []):
             check_metadata(message.metadata, f"messages[{i}].metadata")
-        return await self.db.transact(lambda conn: insert_thread(conn, req))
+        body = await self.db.transact(lambda conn: insert_thread(conn, req, self.linker))
+        self.linker.wake_ingestion()
+        return body
 
     async def get(self, thread_id: str) -> dict:
         return await self.db.query(lambda conn: thread_store.get(conn, thread_id))
@@ -54,10 +61,13 @@ class ThreadService:
     async def modify(self, thread_id: str, req: ModifyThreadRequest) -> dict:
         def change(conn):
             body = modify_thread(thread_store.get(conn, thread_id), req)
+            body["tool_resources"] = self.linker.resolve(conn, body["tool_resources"])
             thread_store.put(conn, body, updated_at=int(time.time()))
             return body
 
-        return await self.db.transact(change)
+        body = await self.db.transact(change)
+        self.linker.wake_ingestion()
+        return body
 
     async def delete(self, thread_id: str) -> dict:
         def remove(conn):
@@ -71,22 +81,27 @@ class ThreadService:
 
 
 class MessageService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, linker: ToolResourceLinker):
         self.db = db
+        self.linker = linker
 
     async def create(self, thread_id: str, req: CreateMessageRequest) -> dict:
         check_metadata(req.metadata)
 
         def add(conn):
-            lock_thread(conn, thread_id)
+            thread = lock_thread(conn, thread_id)
             run_id = active_run_id(conn, thread_id)
             if run_id:
                 raise Conflict(f"Can't add messages to {thread_id} while a run {run_id} is active.")
             body = new_message(thread_id, req)
             message_store.insert(conn, body, thread_id=thread_id, run_id=None, ordinal=time.time_ns())
+            self.linker.attach(conn, thread, [body])
             return body
 
-        return await self.db.transact(add)
+        body = await self.db.transact(add)
+        if body["attachments"]:
+            self.linker.wake_ingestion()
+        return body
 
     async def get(self, thread_id: str, message_id: str) -> dict:
         def find(conn):

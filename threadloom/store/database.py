@@ -16,6 +16,7 @@ as one transaction by `transact` (read-write) or `query` (read-only):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from typing import Callable, TypeVar
 import orjson
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 log = logging.getLogger("threadloom.store")
 
@@ -63,6 +64,8 @@ class Database:
             event.listen(self.sync_engine, "connect", _sqlite_pragmas)
             self.engine = None
             self._checkpointer = WalCheckpointer(self.sync_engine.url.database)
+            # Long reads (a vector store's chunks) run in threads on connections of their own.
+            self._reader = create_engine(self.url, poolclass=NullPool, connect_args={"timeout": 30}, **options)
         else:
             # Connections are kept, not churned: overflow connections are closed when
             # returned, and opening one (with TLS negotiation) cost more than a run.
@@ -92,6 +95,18 @@ class Database:
                 return await conn.run_sync(fn)
         return self._sync_query(fn)
 
+    async def read_off_loop(self, fn: Callable[[Connection], T]) -> T:
+        """A long read kept off the event loop: on SQLite, in a thread on its own connection
+        (WAL lets it read beside the writer); asyncpg already awaits each statement."""
+        if self.sync_engine is None:
+            return await self.query(fn)
+
+        def read():
+            with self._reader.connect() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(read)
+
     def _sync_transact(self, fn):
         with self.sync_engine.begin() as conn:
             return fn(conn)
@@ -120,6 +135,7 @@ class Database:
         if self.sync_engine is not None:
             self._checkpointer.stop()
             self.sync_engine.dispose()
+            self._reader.dispose()
 
 
 def _upgrade(sync_conn) -> None:

@@ -18,9 +18,12 @@ class ObjectStore:
     """Hot statements are built once with bind parameters: building a SQLAlchemy
     statement per call cost more than executing it."""
 
-    def __init__(self, table: Table, kind: str):
+    def __init__(self, table: Table, kind: str, key: tuple[str, ...] = ()):
         self.table = table
         self.kind = kind  # as named in "No <kind> found with id '...'."
+        # Body fields that, with the id, name one row (a file's id is its id in every
+        # vector store that holds it).
+        self.key = key
         self._find = select(table.c.body).where(table.c.id == bindparam("_id"))
         self._insert = insert(table)
         self._puts: dict[tuple, object] = {}
@@ -52,7 +55,8 @@ class ObjectStore:
             conn.execute(insert(self.table), rows)
 
     def put(self, conn: Connection, body: dict, **columns) -> None:
-        conn.execute(self.put_statement(tuple(columns)), {"_id": body["id"], "body": body, **columns})
+        keys = {f"_{k}": body[k] for k in self.key}
+        conn.execute(self.put_statement(tuple(columns)), {"_id": body["id"], "body": body, **keys, **columns})
 
     def put_statement(self, columns: tuple[str, ...], where_status: bool = False):
         """UPDATE ... SET body (+ columns) WHERE id (+ status), built once per column set."""
@@ -60,6 +64,7 @@ class ObjectStore:
         stmt = self._puts.get(key)
         if stmt is None:
             where = [self.table.c.id == bindparam("_id")]
+            where += [self.table.c[k] == bindparam(f"_{k}") for k in self.key]
             if where_status:
                 where.append(self.table.c.status == bindparam("_status"))
             values = {"body": bindparam("body"), **{c: bindparam(c) for c in columns}}
@@ -86,3 +91,7 @@ thread_store = ObjectStore(tables.threads, "thread")
 message_store = ObjectStore(tables.messages, "message")
 run_store = ObjectStore(tables.runs, "run")
 step_store = ObjectStore(tables.run_steps, "run step")
+file_store = ObjectStore(tables.files, "file")
+vector_store_store = ObjectStore(tables.vector_stores, "vector store")
+vector_store_file_store = ObjectStore(tables.vector_store_files, "file", key=("vector_store_id",))
+file_batch_store = ObjectStore(tables.vector_store_file_batches, "file batch")

@@ -6,7 +6,7 @@ run leases need.
 one-second resolution).
 """
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -105,4 +105,88 @@ langgraph_runs = Table(
     Column("body", Body, nullable=False),
     Index("ix_langgraph_runs_thread_seq", "thread_id", "seq"),
     Index("ix_langgraph_runs_engine_run", "engine_run_id"),
+)
+
+# -- files, vector stores and their chunks -----------------------------------
+
+files = Table(
+    "files",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("body", Body, nullable=False),
+    Index("ix_files_purpose_seq", "purpose", "seq"),
+)
+
+# A file's bytes, in parts: every server sharing the database can serve any file, and
+# neither an upload nor a download holds a whole large file in one value.
+file_parts = Table(
+    "file_parts",
+    metadata,
+    Column("file_id", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    # The embedding model its chunks were embedded with: a search embeds its query with
+    # the same one, or is refused.
+    Column("embedding_model", String(256), nullable=False),
+    # Bumped by every change to its chunks: a server's in-memory index of the store is
+    # current while the versions agree (several servers may share the database).
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("body", Body, nullable=False),
+)
+
+# One row per (store, file). `id` is the file id, as on the wire; the durable queue of
+# ingestion is the rows `in_progress`, claimed with a lease like runs.
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("batch_id", String(64), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("owner", String(128), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("usage_bytes", BigInteger, nullable=False, default=0),
+    Column("body", Body, nullable=False),
+    Index("ux_vector_store_files_store_file", "vector_store_id", "id", unique=True),
+    Index("ix_vector_store_files_file", "id"),
+    Index("ix_vector_store_files_status", "status"),
+    Index("ix_vector_store_files_batch", "batch_id", "seq"),
+)
+
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("body", Body, nullable=False),
+)
+
+# The searchable pieces of a store's files: text and its embedding (float32, unit length).
+vector_store_chunks = Table(
+    "vector_store_chunks",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("vector_store_id", String(64), nullable=False),
+    Column("file_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+    Index("ix_vector_store_chunks_store_file", "vector_store_id", "file_id", "position"),
 )

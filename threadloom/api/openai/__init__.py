@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from threadloom.api.openai import assistants, messages, models, runs, threads
+from threadloom.api.openai import assistants, files, messages, models, runs, threads, vector_stores
 
 router = APIRouter(prefix="/v1")
 # runs before threads: /threads/runs must not be taken for a thread id.
-for module in (assistants, runs, threads, messages, models):
+for module in (assistants, runs, threads, messages, models, files, vector_stores):
     router.include_router(module.router)

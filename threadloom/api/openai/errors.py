@@ -55,7 +55,7 @@ def _number(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-_UNION_TAGS = {"function", "code_interpreter", "file_search", "text", "image_file", "image_url", "json_object", "json_schema"}
+_UNION_TAGS = {"function", "code_interpreter", "file_search", "text", "image_file", "image_url", "json_object", "json_schema", "static", "auto"}
 _SCALAR_LABELS = ("str", "int", "float", "bool", "dict", "list", "none")
 
 
@@ -81,6 +81,8 @@ def param_from_loc(loc: tuple) -> str:
             pass  # a union member label
         elif (isinstance(prev, int) or _is_union_label(prev)) and part in _UNION_TAGS and i + 1 < len(parts):
             pass  # a discriminated union's tag (after a list index or a union member label)
+        elif part in _UNION_TAGS and i + 1 < len(parts) and parts[i + 1] == part:
+            pass  # a tag naming its own payload key ({"type": "static", "static": {...}})
         else:
             out += ("." if out else "") + str(part)
         i += 1

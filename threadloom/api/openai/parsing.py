@@ -101,8 +101,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def page_query(request: Request) -> PageQuery:
-    limit = _int_param(request, "limit", 20, 1, 100)
+def page_query(request: Request, default_limit: int = 20, max_limit: int = 100) -> PageQuery:
+    limit = _int_param(request, "limit", default_limit, 1, max_limit)
     order = request.query_params.get("order") or "desc"
     if order not in ("asc", "desc"):
         raise InvalidRequest(
@@ -114,3 +114,16 @@ def page_query(request: Request) -> PageQuery:
         after=request.query_params.get("after") or None,
         before=request.query_params.get("before") or None,
     )
+
+
+def include_param(request: Request, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`include[]` (as the SDK writes it) or `include`: values the API defines, or a 400."""
+    values = request.query_params.getlist("include[]") + request.query_params.getlist("include")
+    for value in values:
+        if value not in allowed:
+            raise InvalidRequest(
+                f"Invalid value: '{value}'. Supported values are: {', '.join(repr(a) for a in allowed)}.",
+                param="include",
+                code="invalid_value",
+            )
+    return tuple(dict.fromkeys(values))

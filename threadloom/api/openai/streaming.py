@@ -12,6 +12,7 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from threadloom.domain.run_status import STOP_EVENTS
+from threadloom.domain.run_step import step_wire
 from threadloom.runtime.events import EventBus
 
 DONE_FRAME = b"event: done\ndata: [DONE]\n\n"
@@ -24,7 +25,17 @@ ERROR_FRAME = b"event: error\ndata: " + orjson.dumps({"error": _ERROR, **_ERROR}
 log = logging.getLogger("threadloom.api")
 
 
-async def run_event_frames(bus: EventBus, run_id: str, start: int) -> AsyncIterator[bytes]:
+def _frame(event, search_content: bool) -> bytes:
+    if not search_content and event.name.startswith("thread.run.step.") and event.name != "thread.run.step.delta":
+        step = step_wire(event.data, False)
+        if step is not event.data:
+            return f"event: {event.name}\ndata: {orjson.dumps(step).decode()}\n\n".encode()
+    return event.sse_frame()
+
+
+async def run_event_frames(bus: EventBus, run_id: str, start: int, search_content: bool = False) -> AsyncIterator[bytes]:
+    """`search_content`: whether step events keep their file_search results' content
+    (the run was created with that `include[]`)."""
     try:
         async for batch in bus.read_batches(run_id, start, idle=KEEPALIVE_SECONDS):
             if not batch:
@@ -32,7 +43,7 @@ async def run_event_frames(bus: EventBus, run_id: str, start: int) -> AsyncItera
                 continue
             frames = []
             for event in batch:
-                frames.append(event.sse_frame())
+                frames.append(_frame(event, search_content))
                 if event.name in STOP_EVENTS:
                     frames.append(DONE_FRAME)
                     yield b"".join(frames)
