@@ -250,6 +250,6 @@ def test_a_run_searches_with_the_thread_and_run_resources(client, upstream, hand
         tool_resources={"file_search": {"vector_store_ids": [store.id]}}, poll_interval_ms=50,
     )
     assert run.status == "completed"
-    assert run.tool_resources.file_search.vector_store_ids == [store.id]
+    assert run.tool_resources["file_search"]["vector_store_ids"] == [store.id]  # not a typed field of the SDK's Run
     step = client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id, order="asc").data[0]
     assert step.step_details.tool_calls[0].file_search.results[0].file_id == f.id
