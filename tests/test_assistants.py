@@ -3,6 +3,7 @@ wire body, validated against the OpenAPI document)."""
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
@@ -30,12 +31,22 @@ FULL = {
             },
         },
     ],
-    "tool_resources": {"code_interpreter": {"file_ids": ["file-abc", "file-def"]}, "file_search": {"vector_store_ids": ["vs_abc"]}},
+    "tool_resources": {},  # real ids, filled in by `_real_resources`
     "metadata": {"team": "math", "level": "2"},
     "temperature": 0.2,
     "top_p": 0.9,
     "response_format": {"type": "json_object"},
 }
+
+@pytest.fixture(scope="module", autouse=True)
+def _real_resources(server):
+    """FULL's tool_resources name two real files and a real vector store: ids that name
+    nothing are refused at the request."""
+    with httpx.Client(base_url=server.v1, timeout=30) as http:
+        files = [http.post("/files", data={"purpose": "assistants"}, files={"file": (f"{n}.txt", b"x")}).json()["id"] for n in "ab"]
+        store = http.post("/vector_stores", json={"name": "tutor"}).json()["id"]
+    FULL["tool_resources"] = {"code_interpreter": {"file_ids": files}, "file_search": {"vector_store_ids": [store]}}
+
 
 WIRE_KEYS = {
     "id", "object", "created_at", "name", "description", "model", "instructions", "tools",
@@ -87,8 +98,8 @@ def test_every_field_round_trips_through_the_sdk(client):
     assert got.tools[2].function.name == "get_weather"
     assert got.tools[2].function.parameters["required"] == ["city"]
     assert got.tools[2].function.strict is True
-    assert got.tool_resources.code_interpreter.file_ids == ["file-abc", "file-def"]
-    assert got.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert got.tool_resources.code_interpreter.file_ids == FULL["tool_resources"]["code_interpreter"]["file_ids"]
+    assert got.tool_resources.file_search.vector_store_ids == FULL["tool_resources"]["file_search"]["vector_store_ids"]
     assert got.metadata == {"team": "math", "level": "2"}
     assert (got.temperature, got.top_p) == (0.2, 0.9)
     assert got.response_format.type == "json_object"

@@ -36,17 +36,17 @@ def test_create_needs_no_body(server, content):
 
 
 def test_create_with_metadata_and_tool_resources(client, http):
-    thread = client.beta.threads.create(
-        metadata={"user": "u-1", "topic": "billing"},
-        tool_resources={"code_interpreter": {"file_ids": ["file-1"]}, "file_search": {"vector_store_ids": ["vs_1"]}},
-    )
+    file_id = http.post("/files", data={"purpose": "assistants"}, files={"file": ("a.txt", b"x")}).json()["id"]
+    store_id = http.post("/vector_stores", json={}).json()["id"]
+    resources = {"code_interpreter": {"file_ids": [file_id]}, "file_search": {"vector_store_ids": [store_id]}}
+    thread = client.beta.threads.create(metadata={"user": "u-1", "topic": "billing"}, tool_resources=resources)
     got = client.beta.threads.retrieve(thread.id)
     assert got == thread
     assert got.metadata == {"user": "u-1", "topic": "billing"}
-    assert got.tool_resources.code_interpreter.file_ids == ["file-1"]
-    assert got.tool_resources.file_search.vector_store_ids == ["vs_1"]
+    assert got.tool_resources.code_interpreter.file_ids == [file_id]
+    assert got.tool_resources.file_search.vector_store_ids == [store_id]
     body = assert_schema(http.get(f"/threads/{thread.id}").json(), "ThreadObject")
-    assert body["tool_resources"] == {"code_interpreter": {"file_ids": ["file-1"]}, "file_search": {"vector_store_ids": ["vs_1"]}}
+    assert body["tool_resources"] == resources
 
 
 def test_create_with_messages(client, http):
@@ -97,12 +97,16 @@ def test_update_metadata_replaces_it(client, http):
 
 
 def test_update_tool_resources(client, http):
+    file_id = http.post("/files", data={"purpose": "assistants"}, files={"file": ("a.txt", b"x")}).json()["id"]
     thread = client.beta.threads.create(metadata={"keep": "me"})
-    updated = client.beta.threads.update(thread.id, tool_resources={"code_interpreter": {"file_ids": ["file-9"]}})
-    assert updated.tool_resources.code_interpreter.file_ids == ["file-9"]
+    updated = client.beta.threads.update(thread.id, tool_resources={"code_interpreter": {"file_ids": [file_id]}})
+    assert updated.tool_resources.code_interpreter.file_ids == [file_id]
     assert updated.metadata == {"keep": "me"}
     body = assert_schema(http.get(f"/threads/{thread.id}").json(), "ThreadObject")
-    assert body["tool_resources"] == {"code_interpreter": {"file_ids": ["file-9"]}}
+    assert body["tool_resources"] == {"code_interpreter": {"file_ids": [file_id]}}
+    missing = http.post(f"/threads/{thread.id}", json={"tool_resources": {"code_interpreter": {"file_ids": ["file-nope"]}}})
+    assert missing.status_code == 404 and missing.json()["error"]["message"] == "No file found with id 'file-nope'."
+    assert http.get(f"/threads/{thread.id}").json() == body
 
 
 def test_update_with_an_empty_body_changes_nothing(http):

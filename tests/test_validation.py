@@ -471,17 +471,16 @@ def test_garbage_never_gets_a_422_or_500(http, ids, method, path):
 
 
 @pytest.mark.parametrize("path", ["/assistants", "/threads"])
-def test_the_vector_store_helper_is_refused_not_dropped(http, path):
-    # Vector stores are not built yet: the helper that creates one must not be accepted and
-    # silently lost (nothing the user sent is lost); nothing is written either.
+def test_a_vector_store_helper_naming_no_file_writes_nothing(http, path):
+    # The helper creates a store in the same transaction as the object: a file id that
+    # names nothing refuses the whole request, leaving neither object nor store behind.
     body = {"tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["file-abc"]}]}}}
     if path == "/assistants":
         body["model"] = "gpt-4o"
     before = http.get("/assistants", params={"limit": 100}).json()["data"] if path == "/assistants" else None
+    stores = http.get("/vector_stores", params={"limit": 100}).json()["data"]
     response = http.post(path, json=body)
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["param"] == "tool_resources.file_search.vector_stores"
-    assert error["type"] == "invalid_request_error"
+    assert_error(response, 404, message="No file found with id 'file-abc'.")
+    assert http.get("/vector_stores", params={"limit": 100}).json()["data"] == stores
     if before is not None:
         assert http.get("/assistants", params={"limit": 100}).json()["data"] == before
