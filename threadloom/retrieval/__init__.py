@@ -1,0 +1,1 @@
+"""Retrieval for vector stores: parsing, chunking, embedding, indexing and search."""
