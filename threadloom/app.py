@@ -105,6 +105,10 @@ def create_app(settings: Settings) -> FastAPI:
             vector_stores=vector_stores,
             langgraph=LangGraphDoor(db, bus, runs),
         )
+        async def drain(abort) -> None:
+            await dispatcher.drain(settings.shutdown_grace, abort)
+
+        app.state.drain = drain
         await sweeper.start()
         await ingestion.start()
         await expiry.start()

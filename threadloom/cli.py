@@ -34,18 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from threadloom.app import create_app
+    from threadloom.draining_server import DrainingServer
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
         http="httptools",
+        # Streams end with their runs during the drain; this only bounds what is left.
         timeout_graceful_shutdown=5,
         proxy_headers=False,  # a loopback/LAN service: no X-Forwarded-* rewriting per request
     )
+    DrainingServer(config, app).run()
     return 0
 
 

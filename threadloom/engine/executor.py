@@ -13,7 +13,7 @@ import orjson
 
 
 from threadloom.domain import ids
-from threadloom.domain.message import new_assistant_message
+from threadloom.domain.message import new_assistant_message, text_part
 from threadloom.domain.run_status import is_terminal
 from threadloom.domain.run_step import function_call, new_message_step, new_tool_calls_step
 from threadloom.engine import file_search
@@ -23,6 +23,7 @@ from threadloom.engine.run_writer import (
     StaleRun,
     close_message,
     close_step,
+    close_stored_parts,
     end_run_body,
     end_stored_run,
     usage_wire,
@@ -42,6 +43,10 @@ def orjson_dumps(value) -> str:
 # every LEASE_SECONDS / 3). A run whose process died is failed once it lapses: keep it short.
 LEASE_SECONDS = 6
 DEFAULT_COMPLETION_RESERVE = 1024
+# Streamed text reaches the store at least this often (and at every end), so what a
+# client was shown survives a crash, within this bound.
+TEXT_FLUSH_SECONDS = 1.0
+SHUTDOWN_ERROR = {"code": "server_error", "message": "The server shut down before the run finished."}
 # Model turns one claim may take while built-in tools run between them (a model that
 # searches again and again must still end).
 MAX_BUILTIN_ROUNDS = 8
@@ -94,6 +99,7 @@ class Turn:
     history: list[Unit] = field(default_factory=list)
     stores: list[str] = field(default_factory=list)
     search_offered: bool = False
+    flushed_at: float = 0.0
 
 
 class CancelRequested(Exception):
@@ -106,6 +112,7 @@ class RunExecutor:
         self.router = router
         self.owner = owner
         self.file_search = file_search.FileSearchTool(searcher) if searcher is not None else None
+        self.stopping = False  # the server is shutting down: an interrupted turn ends its run
 
     async def execute(self, run_id: str, cancel: asyncio.Event) -> None:
         claimed = await self._claim(run_id)
@@ -128,11 +135,15 @@ class RunExecutor:
         except CancelRequested:
             await self._settle_stale(turn)
         except asyncio.CancelledError:
-            # The dispatcher interrupts a turn that waits on the model when a cancel arrives.
-            if not cancel.is_set():
+            # The dispatcher interrupts a turn that waits on the model when a cancel arrives,
+            # or when the server shuts down.
+            if not cancel.is_set() and not self.stopping:
                 raise
             asyncio.current_task().uncancel()
-            await self._settle_stale(turn)
+            if cancel.is_set():
+                await self._settle_stale(turn)
+            else:
+                await self._end(turn, "failed", last_error=SHUTDOWN_ERROR)
         except TimeoutError:
             await self._end(turn, "expired")
         except ModelError as exc:
@@ -337,6 +348,10 @@ class RunExecutor:
             "object": "thread.message.delta",
             "delta": {"content": [{"index": 0, "type": "text", "text": {"value": text}}]},
         })
+        if time.monotonic() - turn.flushed_at >= TEXT_FLUSH_SECONDS:
+            turn.flushed_at = time.monotonic()
+            partial = dict(turn.message, content=[text_part("".join(turn.text))])
+            await self.writer.commit(turn.run, None, durable=False, puts=[(message_store, partial)])
 
     async def _open_message(self, turn: Turn) -> None:
         run = turn.run
@@ -358,6 +373,7 @@ class RunExecutor:
             ],
         )
         turn.message, turn.message_step = message, step
+        turn.flushed_at = time.monotonic()
 
     async def _close_message_now(self, turn: Turn) -> None:
         """Text came before a tool call: finish that message before the tool step opens
@@ -537,6 +553,11 @@ class RunExecutor:
         run = turn.run
         now = int(time.time())
         puts, events = self._close_open(turn, status, now, last_error)
+        # What this turn does not know of is closed too: a cancel can interrupt the turn
+        # between a message's insert and the turn taking note of it.
+        known = {body["id"] for _, body in puts}
+        more_puts, more_events = await close_stored_parts(self.writer, run["id"], status, now, last_error, skip=known)
+        puts, events = puts + more_puts, more_events + events
         ended = end_run_body(run, turn.state, status, now, last_error=last_error, incomplete_reason=incomplete_reason)
         events.append((f"thread.run.{status}", ended))
         try:

@@ -126,6 +126,26 @@ def end_run_body(run: dict, state: dict, status: str, now: int, *, last_error=No
     return ended
 
 
+async def close_stored_parts(writer: RunWriter, run_id: str, status: str, now: int, last_error=None, skip: set = frozenset()) -> tuple[list, list]:
+    """Final forms (and events) of the run's messages and steps still `in_progress` in the
+    store, but those in `skip`: a message keeps the text stored so far."""
+    steps, messages = await writer.db.query(lambda conn: run_queries.open_parts(conn, run_id))
+    puts, events = [], []
+    for message in messages:
+        if message["id"] in skip:
+            continue
+        done = close_message(message, None, status, now)
+        puts.append((message_store, done))
+        events.append((f"thread.message.{done['status']}", done))
+    for step in steps:
+        if step["id"] in skip:
+            continue
+        done = close_step(step, status, now, last_error=last_error)
+        puts.append((step_store, done))
+        events.append((f"thread.run.step.{done['status']}", done))
+    return puts, events
+
+
 async def end_stored_run(writer: RunWriter, run_id: str, expect_status: str, status: str, *, last_error=None) -> dict | None:
     """End a run that no executor is holding (cancelled while waiting, expired, orphaned):
     its open steps and message take the matching final state. None if the run had moved on."""
@@ -137,23 +157,8 @@ async def end_stored_run(writer: RunWriter, run_id: str, expect_status: str, sta
         return None
     now = int(time.time())
 
-    def open_parts(conn):
-        steps = [b for b in run_queries.run_steps(conn, run_id) if b["status"] == "in_progress"]
-        messages = [b for b in run_queries.run_messages(conn, run_id) if b["status"] == "in_progress"]
-        return steps, messages
-
-    steps, messages = await writer.db.query(open_parts)
     ended = end_run_body(run, state, status, now, last_error=last_error)
-    puts = []
-    events = []
-    for message in messages:
-        done = close_message(message, None, status, now)
-        puts.append((message_store, done))
-        events.append((f"thread.message.{done['status']}", done))
-    for step in steps:
-        done = close_step(step, status, now, last_error=last_error)
-        puts.append((step_store, done))
-        events.append((f"thread.run.step.{done['status']}", done))
+    puts, events = await close_stored_parts(writer, run_id, status, now, last_error)
     events.append((f"thread.run.{status}", ended))
     try:
         await writer.commit(ended, expect_status, state=state, puts=puts, events=events, run_columns={"owner": None, "lease_until": None})

@@ -36,9 +36,11 @@ TOKENIZER_FILE = (
     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 )
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-# Texts per ONNX call. Each call is one job on the model's thread, so a query waits for
-# at most one batch of an ingestion in progress, not for the whole file.
-LOCAL_BATCH = 32
+# Tokens per ONNX call (texts x the longest, padding included): 4 full-length chunks, or
+# dozens of queries. Each call is one job on the model's thread, so a query waits for at
+# most one such batch of an ingestion in progress (a few hundred ms on 2 cores), not for
+# the whole file; larger batches are no faster per text on a CPU.
+BATCH_TOKENS = 1024
 REMOTE_BATCH = 256  # inputs per request; OpenAI allows 2048, local servers often fewer
 
 
@@ -80,6 +82,18 @@ def _packaged_file(package: str, relative: str, sha256: str) -> Path:
     return path
 
 
+def _batches(sequences: list[list[int]]) -> list[list[int]]:
+    """Indexes of `sequences` in batches of at most BATCH_TOKENS tokens with padding. Similar
+    lengths go together, since every sequence is padded to its batch's longest."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(sequences)), key=lambda i: len(sequences[i])):
+        # In ascending order, sequence i is the longest of the batch it joins.
+        if not batches or (len(batches[-1]) + 1) * len(sequences[i]) > BATCH_TOKENS:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 on onnxruntime (see the module docstring). Loaded on first use, on
     its own thread, which then runs every batch: one at a time, never on the event loop."""
@@ -111,10 +125,10 @@ class LocalEmbedder:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        # The file pads every text to 128 tokens and cuts there; pad to the longest text
-        # of a batch instead, and cut at the model's 256.
+        # The file pads every text to 128 tokens and cuts there; cut at the model's 256
+        # instead, and pad per batch (_run).
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -129,11 +143,16 @@ class LocalEmbedder:
         self._feeds_token_types = "token_type_ids" in {i.name for i in session.get_inputs()}
         self._tokenizer, self._session = tokenizer, session
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
         self._load()
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+
+    def _run(self, sequences: list[list[int]]) -> np.ndarray:
+        ids = np.zeros((len(sequences), max(map(len, sequences))), np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = sequence
+            mask[row, : len(sequence)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if self._feeds_token_types:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -148,17 +167,15 @@ class LocalEmbedder:
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadloom-embed")
         loop = asyncio.get_running_loop()
-        # Similar lengths in one batch: every text is padded to the batch's longest.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        rows = np.empty((len(texts), LOCAL_DIMENSIONS), np.float32)
-        for start in range(0, len(order), LOCAL_BATCH):
-            picked = order[start : start + LOCAL_BATCH]
-            try:
-                rows[picked] = await loop.run_in_executor(self._worker, self._run, [texts[i] for i in picked])
-            except EmbeddingError:
-                raise
-            except Exception as exc:
-                raise EmbeddingError(f"the local embedding model failed: {exc}") from exc
+        try:
+            sequences = await loop.run_in_executor(self._worker, self._tokenize, texts)
+            rows = np.empty((len(texts), LOCAL_DIMENSIONS), np.float32)
+            for batch in _batches(sequences):
+                rows[batch] = await loop.run_in_executor(self._worker, self._run, [sequences[i] for i in batch])
+        except EmbeddingError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(f"the local embedding model failed: {exc}") from exc
         return rows
 
     async def aclose(self) -> None:
@@ -213,10 +230,10 @@ class OpenAICompatEmbedder:
             rows = np.array([item["embedding"] for item in items], dtype=np.float32)
         except (KeyError, TypeError, AttributeError, ValueError):
             raise EmbeddingError(f"{where} answered without a list of float embeddings in `data`") from None
-        if rows.ndim != 2 or rows.shape[1] == 0:
-            raise EmbeddingError(f"{where} answered without a list of float embeddings in `data`")
         if len(rows) != len(batch):
             raise EmbeddingError(f"{where} returned {len(rows)} embeddings for {len(batch)} inputs")
+        if rows.ndim != 2 or rows.shape[1] == 0:
+            raise EmbeddingError(f"{where} answered without a list of float embeddings in `data`")
         if not np.isfinite(rows).all():
             raise EmbeddingError(f"{where} returned embeddings that are not finite numbers")
         if self.dimensions is not None and rows.shape[1] != self.dimensions:

@@ -61,6 +61,8 @@ def extract_text(data: bytes, filename: str) -> str:
     except Exception as exc:
         kind = suffix.lstrip(".").upper()
         raise InvalidFile(f"The file '{filename}' could not be parsed as {kind}: {exc.__class__.__name__}: {str(exc)[:200]}") from None
+    # PDFs in particular can yield NUL characters, which PostgreSQL cannot store in text.
+    text = text.replace("\x00", "")
     if not text.strip():
         raise InvalidFile(f"The file '{filename}' contains no text.")
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import end_stored_run
@@ -17,8 +18,11 @@ class LocalDispatcher:
         self._executor = executor
         self._slots = asyncio.Semaphore(max_concurrent)
         self._running: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
+        self._draining = False
 
     def submit(self, run_id: str) -> None:
+        if self._draining:
+            return  # it stays queued in the store; the next server to start takes it
         cancel = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._run(run_id, cancel))
         self._running[run_id] = (task, cancel)
@@ -61,6 +65,22 @@ class LocalDispatcher:
         entry = self._running.get(run_id)
         if entry is not None:
             entry[1].set()
+
+    async def drain(self, grace: float, abort=lambda: False) -> int:
+        """Start nothing new; wait up to `grace` seconds for the turns running here, then
+        end the others (`failed`, their text kept: RunExecutor.execute). The number ended."""
+        self._draining = True
+        deadline = time.monotonic() + grace
+        while self._running and time.monotonic() < deadline and not abort():
+            await asyncio.sleep(0.05)
+        tasks = [task for task, _ in self._running.values()]
+        if tasks:
+            log.info("ending %d run(s) still executing after the %.0f s grace period", len(tasks), grace)
+            self._executor.stopping = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return len(tasks)
 
     async def shutdown(self) -> None:
         tasks = [task for task, _ in self._running.values()]

@@ -63,6 +63,13 @@ def run_messages(conn: Connection, run_id: str) -> list[dict]:
     return list(conn.execute(_RUN_MESSAGES, {"run_id": run_id}).scalars())
 
 
+def open_parts(conn: Connection, run_id: str) -> tuple[list[dict], list[dict]]:
+    """The run's steps and messages still `in_progress`."""
+    steps = [b for b in run_steps(conn, run_id) if b["status"] == "in_progress"]
+    messages = [b for b in run_messages(conn, run_id) if b["status"] == "in_progress"]
+    return steps, messages
+
+
 def active_runs(conn: Connection, thread_id: str) -> list[dict]:
     return list(conn.execute(_ACTIVE_RUNS, {"thread_id": thread_id}).scalars())
 
