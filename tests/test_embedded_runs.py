@@ -199,3 +199,26 @@ def test_a_run_through_threadloom_upstreamed_to_llama_server(server_factory, lla
         thread, run = run_once(client, "What is the capital of France?", max_completion_tokens=256)
         assert run.status == "completed", run.last_error
         assert last_message_text(client, thread.id).strip()
+
+
+def test_a_turn_without_a_budget_is_capped(server_factory):
+    """One model slot serves every run: a turn that sets no max_completion_tokens stops at
+    --embedded-max-tokens (here 16) instead of holding the slot for as long as it likes."""
+    from openai import OpenAI
+
+    capped = server_factory("--embedded-max-tokens", "16")
+    with OpenAI(base_url=capped.v1, api_key="k", max_retries=0, timeout=120) as sdk:
+        thread, run = run_once(sdk, "Write a long story about a dragon and a knight.", temperature=0)
+        assert run.status == "incomplete", run.last_error
+        assert run.incomplete_details.reason == "max_completion_tokens"
+        assert 0 < run.usage.completion_tokens <= 16
+        assert last_message_text(sdk, thread.id).strip()
+
+
+def test_a_looping_answer_is_cut():
+    from threadloom.llm.embedded import REPEAT_WINDOW, _degenerate
+
+    assert _degenerate([5, 6, 7] * 40)
+    assert _degenerate([1] * (REPEAT_WINDOW + 1))
+    assert not _degenerate(list(range(200)))
+    assert not _degenerate([1, 2] * 20)  # too short to call a loop

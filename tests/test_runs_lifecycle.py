@@ -401,3 +401,37 @@ def test_bad_run_parameters_are_400_and_write_nothing(http, upstream, fields, pa
     assert error["type"] == "invalid_request_error" and error["param"] == param, error
     assert http.get(f"/threads/{thread['id']}/runs").json()["data"] == []
     assert upstream.requests() == []
+
+
+def test_a_cancel_racing_the_first_text_never_leaves_parts_in_progress(client, http, upstream):
+    """Cancels landing 0-0.4 s after create, around the moment the first text arrives:
+    whatever the timing, the run's message ends incomplete and its steps cancelled."""
+    import time as _time
+
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    upstream.default({"text": "streaming text " * 40, "chunk_size": 4, "delay": 0.01, "first_delay": 0.05})
+    outcomes = []
+    for i in range(24):
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+        run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+        _time.sleep(i * 0.4 / 24)
+        try:
+            client.beta.threads.runs.cancel(thread_id=thread.id, run_id=run.id)
+        except Exception:
+            pass  # it finished first
+        outcomes.append((thread.id, run.id))
+    for thread_id, run_id in outcomes:
+        deadline = _time.monotonic() + 20
+        while True:
+            run = client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run_id)
+            if run.status in ("cancelled", "completed") or _time.monotonic() > deadline:
+                break
+            _time.sleep(0.05)
+        assert run.status in ("cancelled", "completed"), run.status
+        steps = http.get(f"/threads/{thread_id}/runs/{run_id}/steps").json()["data"]
+        messages = http.get(f"/threads/{thread_id}/messages", params={"run_id": run_id}).json()["data"]
+        assert all(s["status"] != "in_progress" for s in steps), steps
+        assert all(m["status"] != "in_progress" for m in messages), messages
+        if run.status == "cancelled":
+            assert all(m["status"] == "incomplete" and m["incomplete_details"] == {"reason": "run_cancelled"} for m in messages)
+            assert all(s["status"] == "cancelled" for s in steps)

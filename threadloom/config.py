@@ -35,6 +35,7 @@ class Settings:
     upstream_timeout: float = 600.0
     embedded_context: int = 8192
     embedded_threads: int | None = None
+    embedded_max_tokens: int = 1024
     run_ttl: int = 600
     log_level: str = "info"
     max_file_size: int = 512 * 1024 * 1024
@@ -153,6 +154,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-path", default=_env("MODEL_PATH"), help="GGUF file for the embedded backend (THREADLOOM_MODEL_PATH)")
     parser.add_argument("--embedded-context", type=int, default=_env("EMBEDDED_CONTEXT", "8192"), help="context window of the embedded model (THREADLOOM_EMBEDDED_CONTEXT)")
     parser.add_argument("--embedded-threads", type=int, default=_env("EMBEDDED_THREADS"), help="CPU threads of the embedded model; default half the cores (THREADLOOM_EMBEDDED_THREADS)")
+    parser.add_argument("--embedded-max-tokens", type=int, default=_env("EMBEDDED_MAX_TOKENS", "1024"), help="tokens a turn of the embedded model may write when the run sets no max_completion_tokens (THREADLOOM_EMBEDDED_MAX_TOKENS)")
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
     parser.add_argument("--shutdown-grace", type=float, default=_env("SHUTDOWN_GRACE", "10"), help="seconds running turns get to finish on SIGTERM/SIGINT before their runs are ended (THREADLOOM_SHUTDOWN_GRACE)")
@@ -187,6 +189,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         upstream_timeout=args.upstream_timeout,
         embedded_context=args.embedded_context,
         embedded_threads=args.embedded_threads,
+        embedded_max_tokens=args.embedded_max_tokens,
         run_ttl=args.run_ttl,
         log_level=args.log_level,
         max_file_size=args.max_file_size,

@@ -66,6 +66,11 @@ TOOLS_PROMPT = (
 DECISION_QUESTION = "Does answering need one of the functions? Answer yes or no."
 
 
+DEFAULT_MAX_TURN_TOKENS = 1024
+REPEAT_WINDOW = 64  # a cycle repeated over this many tokens is a loop, not an answer
+MAX_CYCLE = 32
+
+
 class EmbeddedModelUnavailable(ModelError):
     """The embedded model or its runtime is not installed (or the file is corrupt)."""
 
@@ -116,7 +121,11 @@ class EmbeddedBackend:
     # A 135M model asked whether to search answers as it pleases: the server searches for it.
     calls_tools = False
 
-    def __init__(self, model_path: str | None = None, context_window: int = 8192, n_threads: int | None = None):
+    def __init__(self, model_path: str | None = None, context_window: int = 8192, n_threads: int | None = None,
+                 max_turn_tokens: int = DEFAULT_MAX_TURN_TOKENS):
+        # A turn with no completion budget of its own stops here: one model slot serves
+        # every run, and an unbounded answer would hold it (and every run queued behind it).
+        self.max_turn_tokens = max_turn_tokens
         if importlib.util.find_spec("llama_cpp") is None:
             raise EmbeddedModelUnavailable(f"the embedded backend needs llama-cpp-python: {INSTALL_RUNTIME_HINT}")
         self._verify_sha256 = model_path is None
@@ -390,7 +399,7 @@ class EmbeddedBackend:
 
         llama = self._llama
         room = llama.n_ctx() - len(prompt)
-        budget = min(max_tokens, room) if max_tokens else room
+        budget = min(max_tokens or self.max_turn_tokens, room)
         if budget <= 0:
             return _Generated("", "length", len(prompt), 0)
         grammar = _compile(llama, gbnf) if gbnf else None
@@ -398,6 +407,7 @@ class EmbeddedBackend:
         vocab = llama._model.vocab
         pieces: list[str] = []
         produced, finish = 0, "length"
+        tokens: list[int] = []
         generator = llama.generate(
             prompt,
             temp=sampling.temperature,
@@ -414,6 +424,10 @@ class EmbeddedBackend:
                     finish = "stop"
                     break
                 produced += 1
+                tokens.append(token)
+                if _degenerate(tokens):
+                    finish = "stop"  # the answer has become a loop: it ends here
+                    break
                 text = decoder.decode(llama.detokenize([token]))
                 if text:
                     pieces.append(text)
@@ -432,6 +446,18 @@ class EmbeddedBackend:
 
 
 # -- request helpers ---------------------------------------------------------------------
+
+
+def _degenerate(tokens: list[int]) -> bool:
+    """The last REPEAT_WINDOW tokens repeat one cycle of at most MAX_CYCLE tokens (a small
+    model stuck saying the same thing): each equals the token one cycle before it."""
+    if len(tokens) < REPEAT_WINDOW + 1:
+        return False
+    tail = tokens[-REPEAT_WINDOW:]
+    for period in range(1, MAX_CYCLE + 1):
+        if len(tokens) >= REPEAT_WINDOW + period and tail == tokens[-REPEAT_WINDOW - period : -period]:
+            return True
+    return False
 
 
 def _tool_mode(request: ChatRequest) -> str | dict:

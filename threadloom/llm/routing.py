@@ -49,6 +49,7 @@ class ModelRouter:
                 model_path=route.model_path or self._settings.model_path,
                 context_window=self._settings.embedded_context,
                 n_threads=self._settings.embedded_threads,
+                max_turn_tokens=self._settings.embedded_max_tokens,
             )
         raise LookupError(f"unknown backend {route.backend!r}")
 

@@ -36,11 +36,11 @@ TOKENIZER_FILE = (
     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 )
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-# Tokens per ONNX call (texts x the longest, padding included): 4 full-length chunks, or
+# Tokens per ONNX call (texts x the longest, padding included): 2 full-length chunks, or
 # dozens of queries. Each call is one job on the model's thread, so a query waits for at
-# most one such batch of an ingestion in progress (a few hundred ms on 2 cores), not for
-# the whole file; larger batches are no faster per text on a CPU.
-BATCH_TOKENS = 1024
+# most one such batch of an ingestion in progress (about 0.2 s on 2 cores), not for the
+# whole file; on a CPU, larger batches are no faster per text (measured: slower).
+BATCH_TOKENS = 512
 REMOTE_BATCH = 256  # inputs per request; OpenAI allows 2048, local servers often fewer
 
 
