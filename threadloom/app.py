@@ -188,6 +188,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(openai_router)
     app.include_router(langgraph_router)
-    app.add_middleware(RequestGuardMiddleware)
+    app.add_middleware(RequestGuardMiddleware, max_body=settings.max_request_size, max_upload=settings.max_file_size)
     app.add_middleware(BearerKeyMiddleware, keys=settings.api_keys)
     return app

@@ -40,6 +40,7 @@ class Settings:
     log_level: str = "info"
     max_file_size: int = 512 * 1024 * 1024
     shutdown_grace: float = 10.0
+    max_request_size: int = 32 * 1024 * 1024
     embeddings: str = "local"  # "local" or an OpenAI-compatible base URL ending in /v1
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
@@ -158,6 +159,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
     parser.add_argument("--shutdown-grace", type=float, default=_env("SHUTDOWN_GRACE", "10"), help="seconds running turns get to finish on SIGTERM/SIGINT before their runs are ended (THREADLOOM_SHUTDOWN_GRACE)")
+    parser.add_argument("--max-request-size", type=int, default=_env("MAX_REQUEST_SIZE", str(32 * 1024 * 1024)), help="largest request body in bytes, uploads to /v1/files apart (THREADLOOM_MAX_REQUEST_SIZE)")
     parser.add_argument("--max-file-size", type=int, default=_env("MAX_FILE_SIZE", str(512 * 1024 * 1024)), help="largest upload to /v1/files, in bytes (THREADLOOM_MAX_FILE_SIZE; OpenAI: 512 MB)")
     parser.add_argument("--embeddings", default=_env("EMBEDDINGS", "local"), help="'local' (the packaged all-MiniLM-L6-v2, offline) or an OpenAI-compatible base URL ending in /v1 (THREADLOOM_EMBEDDINGS)")
     parser.add_argument("--embeddings-model", default=_env("EMBEDDINGS_MODEL"), help="model name sent to the embeddings URL (THREADLOOM_EMBEDDINGS_MODEL)")
@@ -194,6 +196,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         max_file_size=args.max_file_size,
         shutdown_grace=args.shutdown_grace,
+        max_request_size=args.max_request_size,
         embeddings=args.embeddings,
         embeddings_model=args.embeddings_model,
         embeddings_api_key=args.embeddings_api_key,

@@ -4,6 +4,9 @@ request and wrap streaming bodies):
 - `OpenAI-Beta: assistants=v1` is refused on /v1 (v1 objects have other shapes);
 - outside /v1, a path holding NUL is not found (no id holds one, and PostgreSQL refuses
   it as a parameter; /v1 answers it per resource: "No thread found with id ...");
+- a body over the size limit is refused with 413 in the protocol's error shape, from its
+  Content-Length before anything is read, or as soon as a chunked body passes the limit
+  (uploads to /v1/files have their own, larger limit);
 - an unhandled error becomes a 500 in the protocol's error shape *without* closing the
   keep-alive connection, as Starlette's outermost handler would.
 """
@@ -35,9 +38,37 @@ async def _send_json(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(openai: bool, limit: int) -> bytes:
+    message = f"Request too large: this server accepts request bodies of at most {limit} bytes."
+    if openai:
+        return _openai_error(message, "invalid_request_error", "request_too_large")
+    return orjson.dumps({"detail": message})
+
+
+def _limited(receive, limit: int):
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return wrapped
+
+
 class RequestGuardMiddleware:
-    def __init__(self, app):
+    def __init__(self, app, max_body: int = 32 * 1024 * 1024, max_upload: int = 512 * 1024 * 1024):
         self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -50,6 +81,14 @@ class RequestGuardMiddleware:
                     return await _send_json(send, 400, _BETA_V1)
         if "\x00" in path and not openai:
             return await _send_json(send, 404, orjson.dumps({"detail": "Not Found"}))
+        # Multipart framing around an upload is small; 1 MiB covers it.
+        limit = self.max_upload + 1024 * 1024 if path == "/v1/files" else self.max_body
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    return await _send_json(send, 413, _too_large(openai, limit))
+                break
+        receive = _limited(receive, limit)
 
         started = False
 
@@ -61,6 +100,10 @@ class RequestGuardMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_json(send, 413, _too_large(openai, limit))
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], path)
             if started:
