@@ -387,3 +387,21 @@ def test_temperature_zero_is_sent_as_zero(http, upstream):
     assert run["temperature"] == 0 and run["top_p"] == 0
     (sent,) = upstream.requests()
     assert sent["temperature"] == 0 and sent["top_p"] == 0
+
+
+def test_a_history_too_long_to_tokenize_at_once_still_runs(client, upstream):
+    """250,000 random CJK characters make ~480,000 o200k tokens: more than the tokenizer
+    takes in one call. The context is counted in segments (off the event loop) and cut to
+    what the model can take; the run completes."""
+    import random
+
+    rng = random.Random(1)
+    text = "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(250_000))
+    upstream.script({"text": "read it"})
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": text}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=50,
+                                                   max_prompt_tokens=100_000)
+    assert run.status in ("completed", "incomplete"), run.last_error
+    if run.status == "incomplete":
+        assert run.incomplete_details.reason == "max_prompt_tokens"

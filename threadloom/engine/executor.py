@@ -5,6 +5,7 @@ failed, cancelled or expired. It knows nothing of HTTP or of which door asked.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ DEFAULT_COMPLETION_RESERVE = 1024
 # Streamed text reaches the store at least this often (and at every end), so what a
 # client was shown survives a crash, within this bound.
 TEXT_FLUSH_SECONDS = 1.0
+# Histories longer than this (in characters) are tokenized in a thread.
+INLINE_CONTEXT_CHARS = 50_000
 SHUTDOWN_ERROR = {"code": "server_error", "message": "The server shut down before the run finished."}
 # Model turns one claim may take while built-in tools run between them (a model that
 # searches again and again must still end).
@@ -71,6 +74,10 @@ class _Call:
     arguments: str = ""
     kind: str = "function"  # or "file_search": a built-in tool the server runs
     entry: dict | None = None  # a built-in call's step entry, once it has run
+
+
+def _unit_text(unit: Unit) -> str:
+    return "".join(m["content"] if isinstance(m.get("content"), str) else "" for m in unit.messages)
 
 
 def _store_ids(run: dict, thread: dict | None) -> list[str]:
@@ -249,7 +256,8 @@ class RunExecutor:
         prompt_budget = None
         if run["max_prompt_tokens"] is not None:
             prompt_budget = run["max_prompt_tokens"] - state["prompt_tokens"]
-        built = build_context(
+        build = functools.partial(
+            build_context,
             instructions=run["instructions"],
             units=units,
             tools=function_tools or None,
@@ -258,6 +266,9 @@ class RunExecutor:
             window_budget=window_budget,
             prompt_budget=prompt_budget,
         )
+        # Tokenizing a long history takes a while: not on the event loop.
+        long = sum(len(_unit_text(u)) for u in units) > INLINE_CONTEXT_CHARS
+        built = await asyncio.to_thread(build) if long else build()
         turn.prompt_estimate = built.prompt_tokens
         if isinstance(tool_choice, dict) and tool_choice["type"] == "file_search":
             tool_choice = {"type": "function", "function": {"name": file_search.NAME}} if turn.search_offered else "auto"

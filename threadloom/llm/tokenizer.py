@@ -16,7 +16,14 @@ def _encoding():
     return bpe_openai.get_encoding("o200k_base")
 
 
+SEGMENT_CHARS = 100_000  # the encoder refuses inputs of more than 200,000 tokens
+
+
 def count_o200k(text: str) -> int:
     if not text:
         return 0
-    return len(_encoding().encode(text))
+    if len(text) <= SEGMENT_CHARS:
+        return len(_encoding().encode(text))
+    # Long text is counted a segment at a time: a few tokens may differ at the cuts,
+    # which a budget can live with.
+    return sum(len(_encoding().encode(text[i : i + SEGMENT_CHARS])) for i in range(0, len(text), SEGMENT_CHARS))
