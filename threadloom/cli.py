@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from threadloom.app import create_app
+    from threadloom.api.http_protocol import GuardedHttpProtocol
     from threadloom.draining_server import DrainingServer
 
     app = create_app(settings)
+    GuardedHttpProtocol.header_seconds = settings.read_timeout
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpProtocol,
         # Streams end with their runs during the drain; this only bounds what is left.
         timeout_graceful_shutdown=5,
         proxy_headers=False,  # a loopback/LAN service: no X-Forwarded-* rewriting per request

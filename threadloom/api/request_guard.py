@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("threadloom.api")
 
@@ -100,6 +101,8 @@ class RequestGuardMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            log.info("%s %s: the client went away before its request was read", scope["method"], path)
         except BodyTooLarge:
             if started:
                 raise
