@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.auth import BearerKeyMiddleware
@@ -162,6 +163,14 @@ def create_app(settings: Settings) -> FastAPI:
         if _is_openai(request):
             return api_error_response(exc)
         return JSONResponse({"detail": exc.message}, status_code=409 if exc.status == 400 and exc.code == "conflict" else exc.status)
+
+    @app.exception_handler(IntegrityError)
+    async def on_integrity_error(request: Request, exc: IntegrityError):
+        # An id given by the client that another project's object already holds (ids are
+        # unique across projects, which do not see each other's).
+        if _is_openai(request):
+            return error_response(400, "An object with this id already exists.", code="conflict")
+        return JSONResponse({"detail": "An object with this id already exists."}, status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):

@@ -29,7 +29,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database: str = "sqlite:///./threadloom.db"
-    api_keys: tuple[str, ...] = ()
+    api_keys: dict[str, str] | None = None  # key -> project; None or empty: any key, one project
     routes: tuple[ModelRoute, ...] = ()
     model_path: str | None = None
     upstream_timeout: float = 600.0
@@ -125,6 +125,36 @@ def build_routes(
     return tuple(routes)
 
 
+def parse_api_keys(entries: list[str]) -> dict[str, str]:
+    """`KEY` (the default project) or `KEY:PROJECT` -> {key: project}."""
+    keys: dict[str, str] = {}
+    for entry in entries:
+        key, _, project = entry.partition(":")
+        key, project = key.strip(), project.strip() or "default"
+        if not key:
+            raise ValueError(f"--api-key {entry!r}: the key is empty")
+        if len(project) > 64:
+            raise ValueError(f"--api-key {entry!r}: a project name has at most 64 characters")
+        keys[key] = project
+    return keys
+
+
+def load_api_keys_file(path: str) -> dict[str, str]:
+    """A TOML file of `[[keys]]` tables with `key` and optional `project`."""
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    unknown = set(data) - {"keys"}
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))} (expected [[keys]] tables)")
+    keys: dict[str, str] = {}
+    for entry in data.get("keys", []):
+        extra = set(entry) - {"key", "project"}
+        if extra or not entry.get("key"):
+            raise ValueError(f"{path}: each [[keys]] needs `key` (and may have `project`), got {sorted(entry)}")
+        keys.update(parse_api_keys([f"{entry['key']}:{entry.get('project', 'default')}"]))
+    return keys
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     # Defaults taken from the environment stay strings: argparse converts them with the
     # option's type, so a bad THREADLOOM_PORT is a usage error naming --port.
@@ -140,8 +170,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="api_keys",
         default=None,
-        help="accepted bearer key, repeatable (THREADLOOM_API_KEYS, comma-separated); none = any key",
+        help="accepted bearer key, KEY or KEY:PROJECT, repeatable (THREADLOOM_API_KEYS, comma-separated); none = any key",
     )
+    parser.add_argument("--api-keys-file", default=_env("API_KEYS_FILE"), help="TOML file of [[keys]] with key and project (THREADLOOM_API_KEYS_FILE)")
     parser.add_argument("--upstream", default=_env("UPSTREAM"), help="OpenAI-compatible base URL serving every model name (THREADLOOM_UPSTREAM)")
     parser.add_argument("--upstream-api-key", default=_env("UPSTREAM_API_KEY"), help="THREADLOOM_UPSTREAM_API_KEY")
     parser.add_argument("--upstream-model", default=_env("UPSTREAM_MODEL"), help="send this model name upstream instead of the run's (THREADLOOM_UPSTREAM_MODEL)")
@@ -174,13 +205,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             raise ValueError(f"--embeddings {args.embeddings!r}: expected 'local' or an http(s) URL ending in /v1")
         if not args.embeddings_model:
             raise ValueError("--embeddings URL needs --embeddings-model (the model name the endpoint serves)")
-    api_keys = args.api_keys if args.api_keys else _env_list("API_KEYS")
+    api_keys = parse_api_keys(args.api_keys if args.api_keys else _env_list("API_KEYS"))
+    if args.api_keys_file:
+        api_keys.update(load_api_keys_file(args.api_keys_file))
     route_flags = args.route if args.route else [r for r in (_env("ROUTES") or "").split(";") if r.strip()]
     return Settings(
         host=args.host,
         port=args.port,
         database=args.database,
-        api_keys=tuple(api_keys),
+        api_keys=api_keys,
         routes=build_routes(
             route_flags,
             args.models_config,

@@ -1,16 +1,22 @@
-"""Bearer-key check as plain ASGI middleware (no per-request task overhead, streams untouched)."""
+"""Bearer-key check as plain ASGI middleware (no per-request task overhead, streams
+untouched). A key belongs to a project; the request then sees only that project's objects
+(store/projects.py). With only the default project, nothing is narrowed."""
 
 from __future__ import annotations
 
 import orjson
 
+from threadloom.store.projects import DEFAULT, current_project
+
 OPEN_PATHS = frozenset({"/healthz", "/v1/health", "/ok", "/info"})
 
 
 class BearerKeyMiddleware:
-    def __init__(self, app, keys: tuple[str, ...]):
+    def __init__(self, app, keys: dict[str, str] | None):
         self.app = app
-        self.keys = frozenset(keys)
+        self.keys = dict(keys or {})
+        # Only the default project: no statement needs narrowing (new rows default to it).
+        self.scoped = any(project != DEFAULT for project in self.keys.values())
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
@@ -23,8 +29,15 @@ class BearerKeyMiddleware:
                     key = text[7:].strip()
             elif name == b"x-api-key" and key is None:
                 key = value.decode("latin-1").strip()
-        if key in self.keys:
-            return await self.app(scope, receive, send)
+        project = self.keys.get(key) if key is not None else None
+        if project is not None:
+            if not self.scoped:
+                return await self.app(scope, receive, send)
+            token = current_project.set(project)
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                current_project.reset(token)
         if scope["path"].startswith("/v1"):
             shown = (key[:3] + "*" * 5 + key[-4:]) if key and len(key) > 8 else (key or "")
             message = (

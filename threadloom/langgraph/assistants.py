@@ -30,6 +30,7 @@ from threadloom.langgraph.requests import (
 from threadloom.langgraph.timestamps import iso
 from threadloom.store import tables
 from threadloom.store.database import Database
+from threadloom.store.projects import SHARED
 
 A = tables.assistants
 _COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
@@ -148,7 +149,8 @@ def _version_entry(extra: dict, graph_id: str, at: float) -> dict:
 
 def insert_default(conn: Connection, graph_id: str) -> None:
     values = _new_row_values(default_assistant_id(graph_id), graph_id, {}, {}, {"created_by": "system"}, graph_id, None)
-    conn.execute(insert(A), values)
+    # A graph's default assistant is the server's, seen by every project.
+    conn.execute(insert(A), {**values, "project": SHARED})
 
 
 def load_for_run(conn: Connection, assistant_id: str):

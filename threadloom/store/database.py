@@ -28,6 +28,8 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from threadloom.store import projects
+
 log = logging.getLogger("threadloom.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -62,14 +64,17 @@ class Database:
                 **options,
             )
             event.listen(self.sync_engine, "connect", _sqlite_pragmas)
+            projects.install(self.sync_engine)
             self.engine = None
             self._checkpointer = WalCheckpointer(self.sync_engine.url.database)
             # Long reads (a vector store's chunks) run in threads on connections of their own.
             self._reader = create_engine(self.url, poolclass=NullPool, connect_args={"timeout": 30}, **options)
+            projects.install(self._reader)
         else:
             # Connections are kept, not churned: overflow connections are closed when
             # returned, and opening one (with TLS negotiation) cost more than a run.
             self.engine = create_async_engine(self.url, pool_size=64, max_overflow=16, **options)
+            projects.install(self.engine.sync_engine)
             self.sync_engine = None
             self._checkpointer = None
 

@@ -10,6 +10,11 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, Me
 
 metadata = MetaData()
 
+# The project of the API key that created the object (store/projects.py).
+def _project() -> Column:
+    return Column("project", String(64), nullable=False, server_default="default")
+
+
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT identity on PostgreSQL.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 # JSON, not JSONB: JSONB reorders object keys, and a body must come back as it was
@@ -20,6 +25,7 @@ assistants = Table(
     "assistants",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
     Column("id", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("graph_id", String(128), nullable=True),  # LangGraph door: which graph it runs
@@ -31,6 +37,7 @@ threads = Table(
     "threads",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
     Column("id", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
@@ -96,6 +103,7 @@ langgraph_runs = Table(
     "langgraph_runs",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
     Column("id", String(64), nullable=False, unique=True),
     Column("thread_id", String(64), nullable=False),
     Column("assistant_id", String(64), nullable=False),
@@ -113,6 +121,7 @@ files = Table(
     "files",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
     Column("id", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("purpose", String(32), nullable=False),
@@ -135,6 +144,7 @@ vector_stores = Table(
     "vector_stores",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
     Column("id", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
@@ -190,3 +200,6 @@ vector_store_chunks = Table(
     Column("embedding", LargeBinary, nullable=False),
     Index("ix_vector_store_chunks_store_file", "vector_store_id", "file_id", "position"),
 )
+
+for _table in (assistants, threads, files, vector_stores, langgraph_runs):
+    Index(f"ix_{_table.name}_project_seq", _table.c.project, _table.c.seq)
