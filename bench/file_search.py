@@ -56,7 +56,7 @@ async def fill_store(url: str, store_id: str, n: int, seed: int = 7) -> None:
 
     def write(conn):
         for f in range(files):
-            file_id = f"file-bench{f:04d}"
+            file_id = f"file-{store_id[3:15]}{f:04d}"
             body = {"id": file_id, "object": "vector_store.file", "usage_bytes": 0, "created_at": now,
                     "vector_store_id": store_id, "status": "completed", "last_error": None,
                     "chunking_strategy": {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}},
@@ -68,7 +68,7 @@ async def fill_store(url: str, store_id: str, n: int, seed: int = 7) -> None:
                                                          "filename": f"doc-{f}.txt", "purpose": "assistants", "status": "processed"}})
         rows = []
         for i in range(n):
-            rows.append({"vector_store_id": store_id, "file_id": f"file-bench{i % files:04d}", "position": i // files,
+            rows.append({"vector_store_id": store_id, "file_id": f"file-{store_id[3:15]}{i % files:04d}", "position": i // files,
                          "text": " ".join(rng.choices(words, k=60)), "embedding": vectors[i].tobytes()})
             if len(rows) == 5000:
                 conn.execute(insert(tables.vector_store_chunks), rows)
