@@ -291,3 +291,22 @@ def test_unfinished_ingestion_resumes_after_a_restart(server_factory):
 @pytest.fixture
 def database_url(server):
     return server.database
+
+
+def test_a_store_is_searched_only_with_its_embedding_model(server_factory):
+    from openai import OpenAI
+
+    from conftest import stop
+
+    database = server_factory.new_database()
+    local = server_factory(database=database)
+    with OpenAI(base_url=local.v1, api_key="k", max_retries=0, timeout=60) as client:
+        f = upload(client, "a.md", "apples and pears")
+        store = create_store(client, name="minilm", file_ids=[f.id])
+    stop(local.proc)
+    other = server_factory("--embeddings", "http://127.0.0.1:9/v1", "--embeddings-model", "another-model", database=database)
+    with OpenAI(base_url=other.v1, api_key="k", max_retries=0, timeout=60) as client:
+        with pytest.raises(openai.BadRequestError) as err:
+            client.vector_stores.search(store.id, query="pears")
+        assert err.value.body["code"] == "embedding_model_mismatch"
+        assert "all-MiniLM-L6-v2" in err.value.message and "another-model" in err.value.message
