@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import tempfile
+from pathlib import Path
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -23,6 +25,7 @@ from threadloom.config import Settings
 from threadloom.domain.errors import ApiError
 import uuid
 
+from threadloom.engine.code_interpreter import CodeInterpreterTool
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
 from threadloom.langgraph.door import LangGraphDoor
@@ -67,6 +70,21 @@ def _load_embedded(backend) -> None:
         log.warning("the embedded model did not load at start: %s", exc)
 
 
+def _code_sessions(settings: Settings):
+    """The sandboxed code sessions, or None and why code_interpreter cannot run here."""
+    try:
+        from threadloom.sandbox import CodeSessions, sandbox_problem
+    except ImportError as exc:
+        problem = f"the sandbox cannot be loaded ({exc})"
+    else:
+        problem = sandbox_problem()
+        if problem is None:
+            root = Path(settings.sandbox_dir or tempfile.mkdtemp(prefix="threadloom-sandboxes-"))
+            return CodeSessions(root, idle_seconds=settings.code_idle, timeout=settings.code_timeout), None
+    log.warning("code_interpreter is off: %s", problem)
+    return None, problem
+
+
 def _embedder(settings: Settings):
     if settings.embeddings == "local":
         return local_embedder()
@@ -89,10 +107,13 @@ def create_app(settings: Settings) -> FastAPI:
         embedder = _embedder(settings)
         ingestion = IngestionWorker(db, embedder, owner)
         vector_stores = VectorStoreService(db, embedder, IndexCache(db), ingestion.wake)
-        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner, vector_stores))
+        sessions, code_problem = _code_sessions(settings)
+        files = FileService(db, settings.max_file_size)
+        code = CodeInterpreterTool(sessions, files) if sessions is not None else None
+        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner, vector_stores, code))
         sweeper = RunSweeper(writer, dispatcher, owner)
         expiry = ExpirySweeper(db)
-        linker = ToolResourceLinker(embedder.model, ingestion.wake)
+        linker = ToolResourceLinker(embedder.model, ingestion.wake, code_problem)
         runs = RunService(db, bus, writer, dispatcher, linker, run_ttl=settings.run_ttl)
         app.state.services = Services(
             db=db,
@@ -102,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
             runs=runs,
             bus=bus,
             router=router,
-            files=FileService(db, settings.max_file_size),
+            files=files,
             vector_stores=vector_stores,
             langgraph=LangGraphDoor(db, bus, runs),
         )
@@ -139,6 +160,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await expiry.stop()
+            if sessions is not None:
+                await sessions.aclose()
             await ingestion.stop()
             await sweeper.stop()
             await dispatcher.shutdown()

@@ -42,6 +42,9 @@ class Settings:
     shutdown_grace: float = 10.0
     max_request_size: int = 32 * 1024 * 1024
     read_timeout: float = 10.0
+    code_timeout: float = 60.0
+    code_idle: float = 3600.0
+    sandbox_dir: str | None = None
     embeddings: str = "local"  # "local" or an OpenAI-compatible base URL ending in /v1
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
@@ -192,6 +195,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
     parser.add_argument("--shutdown-grace", type=float, default=_env("SHUTDOWN_GRACE", "10"), help="seconds running turns get to finish on SIGTERM/SIGINT before their runs are ended (THREADLOOM_SHUTDOWN_GRACE)")
     parser.add_argument("--read-timeout", type=float, default=_env("READ_TIMEOUT", "10"), help="seconds a client has to send a request's headers (its body then gets this plus 1 s per 64 KiB) (THREADLOOM_READ_TIMEOUT)")
+    parser.add_argument("--code-timeout", type=float, default=_env("CODE_TIMEOUT", "60"), help="seconds one code_interpreter execution may take (THREADLOOM_CODE_TIMEOUT)")
+    parser.add_argument("--code-idle", type=float, default=_env("CODE_IDLE", "3600"), help="seconds a thread's idle code session lives (THREADLOOM_CODE_IDLE; OpenAI: one hour)")
+    parser.add_argument("--sandbox-dir", default=_env("SANDBOX_DIR"), help="where code sessions keep their files; default a new temporary folder (THREADLOOM_SANDBOX_DIR)")
     parser.add_argument("--max-request-size", type=int, default=_env("MAX_REQUEST_SIZE", str(32 * 1024 * 1024)), help="largest request body in bytes, uploads to /v1/files apart (THREADLOOM_MAX_REQUEST_SIZE)")
     parser.add_argument("--max-file-size", type=int, default=_env("MAX_FILE_SIZE", str(512 * 1024 * 1024)), help="largest upload to /v1/files, in bytes (THREADLOOM_MAX_FILE_SIZE; OpenAI: 512 MB)")
     parser.add_argument("--embeddings", default=_env("EMBEDDINGS", "local"), help="'local' (the packaged all-MiniLM-L6-v2, offline) or an OpenAI-compatible base URL ending in /v1 (THREADLOOM_EMBEDDINGS)")
@@ -233,6 +239,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         shutdown_grace=args.shutdown_grace,
         max_request_size=args.max_request_size,
         read_timeout=args.read_timeout,
+        code_timeout=args.code_timeout,
+        code_idle=args.code_idle,
+        sandbox_dir=args.sandbox_dir,
         embeddings=args.embeddings,
         embeddings_model=args.embeddings_model,
         embeddings_api_key=args.embeddings_api_key,

@@ -12,7 +12,7 @@ from typing import Callable
 
 import orjson
 
-from threadloom.engine import file_search
+from threadloom.engine import code_interpreter, file_search
 
 MESSAGE_OVERHEAD = 4  # role and separators per chat message, as OpenAI counts them
 PRIMING = 3
@@ -68,6 +68,10 @@ def tool_step_unit(ordinal: int, body: dict, search_numbers: dict | None = None)
             calls.append({"id": call["id"], "type": "function",
                           "function": {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}})
             outputs.append({"role": "tool", "tool_call_id": call["id"], "content": call["function"]["output"]})
+        elif call["type"] == "code_interpreter":
+            arguments = orjson.dumps({"code": call["code_interpreter"]["input"]}).decode()
+            calls.append({"id": call["id"], "type": "function", "function": {"name": code_interpreter.NAME, "arguments": arguments}})
+            outputs.append({"role": "tool", "tool_call_id": call["id"], "content": code_interpreter.model_output(call)})
         elif call["type"] == "file_search":
             number = (search_numbers or {}).get(call["id"])
             calls.append({"id": call["id"], "type": "function", "function": {"name": file_search.NAME, "arguments": "{}"}})

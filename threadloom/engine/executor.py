@@ -17,7 +17,7 @@ from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message, text_part
 from threadloom.domain.run_status import is_terminal
 from threadloom.domain.run_step import function_call, new_message_step, new_tool_calls_step
-from threadloom.engine import file_search
+from threadloom.engine import code_interpreter, file_search
 from threadloom.engine.context import PromptBudgetExceeded, Unit, build_context, message_unit, tool_step_unit
 from threadloom.engine.run_writer import (
     RunWriter,
@@ -72,12 +72,20 @@ class _Call:
     id: str
     name: str = ""
     arguments: str = ""
-    kind: str = "function"  # or "file_search": a built-in tool the server runs
+    kind: str = "function"  # or "file_search" / "code_interpreter": built-in tools the server runs
     entry: dict | None = None  # a built-in call's step entry, once it has run
 
 
 def _unit_text(unit: Unit) -> str:
     return "".join(m["content"] if isinstance(m.get("content"), str) else "" for m in unit.messages)
+
+
+def _code_file_ids(run: dict, thread: dict | None) -> list[str]:
+    """The files a run's code sessions see in /mnt/data: its own and its thread's."""
+    ids = list(((run.get("tool_resources") or {}).get("code_interpreter") or {}).get("file_ids") or [])
+    if thread is not None:
+        ids += ((thread.get("tool_resources") or {}).get("code_interpreter") or {}).get("file_ids") or []
+    return list(dict.fromkeys(ids))
 
 
 def _store_ids(run: dict, thread: dict | None) -> list[str]:
@@ -105,7 +113,10 @@ class Turn:
     count: object = None
     history: list[Unit] = field(default_factory=list)
     stores: list[str] = field(default_factory=list)
+    code_files: list[str] = field(default_factory=list)
     search_offered: bool = False
+    code_offered: bool = False
+    running_code: bool = False
     flushed_at: float = 0.0
 
 
@@ -114,19 +125,20 @@ class CancelRequested(Exception):
 
 
 class RunExecutor:
-    def __init__(self, writer: RunWriter, router: ModelRouter, owner: str, searcher=None):
+    def __init__(self, writer: RunWriter, router: ModelRouter, owner: str, searcher=None, code=None):
         self.writer = writer
         self.router = router
         self.owner = owner
         self.file_search = file_search.FileSearchTool(searcher) if searcher is not None else None
+        self.code_interpreter = code  # a CodeInterpreterTool, or None where no sandbox can run
         self.stopping = False  # the server is shutting down: an interrupted turn ends its run
 
     async def execute(self, run_id: str, cancel: asyncio.Event) -> None:
         claimed = await self._claim(run_id)
         if claimed is None:
             return
-        run, state, history, stores = claimed
-        turn = Turn(run, state, history=history, stores=stores)
+        run, state, history, stores, code_files = claimed
+        turn = Turn(run, state, history=history, stores=stores, code_files=code_files)
         deadline = turn.run["expires_at"]
         try:
             remaining = deadline - time.time() if deadline else None
@@ -147,11 +159,15 @@ class RunExecutor:
             if not cancel.is_set() and not self.stopping:
                 raise
             asyncio.current_task().uncancel()
+            if turn.running_code:
+                await self.code_interpreter.interrupt(turn.run["thread_id"])
             if cancel.is_set():
                 await self._settle_stale(turn)
             else:
                 await self._end(turn, "failed", last_error=SHUTDOWN_ERROR)
         except TimeoutError:
+            if turn.running_code:
+                await self.code_interpreter.interrupt(turn.run["thread_id"])
             await self._end(turn, "expired")
         except ModelError as exc:
             await self._end(turn, "failed", last_error={"code": exc.code, "message": exc.message})
@@ -170,9 +186,9 @@ class RunExecutor:
         their results in its history."""
         numbers = turn.state.get("search_numbers", {})
         history = await self.writer.db.query(lambda conn: _read_history(conn, turn.run["thread_id"], numbers))
-        return Turn(turn.run, turn.state, history=history, stores=turn.stores)
+        return Turn(turn.run, turn.state, history=history, stores=turn.stores, code_files=turn.code_files)
 
-    async def _claim(self, run_id: str) -> tuple[dict, dict, list[Unit], list[str]] | None:
+    async def _claim(self, run_id: str) -> tuple[dict, dict, list[Unit], list[str], list[str]] | None:
         """queued -> in_progress, with this process as the run's owner: read and update in one
         transaction, so of two executors only one gets the run. The thread's history is
         read in the same transaction."""
@@ -188,7 +204,8 @@ class RunExecutor:
             started = dict(run, status="in_progress", started_at=now)
             run_queries.start_run(conn, run_id, started, self.owner, now + LEASE_SECONDS)
             history = _read_history(conn, run["thread_id"], state.get("search_numbers", {}))
-            return started, state, history, _store_ids(run, thread_store.find(conn, run["thread_id"]))
+            thread = thread_store.find(conn, run["thread_id"])
+            return started, state, history, _store_ids(run, thread), _code_file_ids(run, thread)
 
         claimed = await self.writer.db.transact(claim, durable=False)
         if claimed == "expired":
@@ -249,6 +266,12 @@ class RunExecutor:
         )
         if turn.search_offered:
             function_tools = [*function_tools, file_search.DEFINITION]
+        turn.code_offered = (
+            self.code_interpreter is not None and tool_choice != "none"
+            and any(t["type"] == "code_interpreter" for t in run["tools"])
+        )
+        if turn.code_offered:
+            function_tools = [*function_tools, code_interpreter.DEFINITION]
         window_budget = None
         if backend.context_window:
             reserve = min(completion_left or DEFAULT_COMPLETION_RESERVE, backend.context_window // 4)
@@ -272,8 +295,8 @@ class RunExecutor:
         turn.prompt_estimate = built.prompt_tokens
         if isinstance(tool_choice, dict) and tool_choice["type"] == "file_search":
             tool_choice = {"type": "function", "function": {"name": file_search.NAME}} if turn.search_offered else "auto"
-        elif isinstance(tool_choice, dict) and tool_choice["type"] != "function":
-            tool_choice = "auto"  # code_interpreter is not executed by this server yet
+        elif isinstance(tool_choice, dict) and tool_choice["type"] == "code_interpreter":
+            tool_choice = {"type": "function", "function": {"name": code_interpreter.NAME}} if turn.code_offered else "auto"
         response_format = run["response_format"]
         return ChatRequest(
             model=model_name,
@@ -345,6 +368,37 @@ class RunExecutor:
             call.entry = file_search.tool_call(call.id, results, settings)
         state["search_numbers"], state["citations"] = numbers, cited
 
+    async def _run_code(self, turn: Turn) -> None:
+        """Each code call of the turn, in its thread's sandboxed session; the step shows the
+        input, then the outputs, as they become known."""
+        state = turn.state = dict(turn.state)
+        written = dict(state.get("written_files", {}))
+        images = list(state.get("images", []))
+        for index, call in enumerate(turn.calls.values()):
+            if call.kind != "code_interpreter" or call.entry is not None:
+                continue
+            code = code_interpreter.code_of(call.arguments)
+            self._publish_step_delta(turn, {"index": index, "type": "code_interpreter", "code_interpreter": {"input": code}})
+            turn.running_code = True
+            try:
+                call.entry, new_files, new_images = await self.code_interpreter.run(
+                    turn.run["thread_id"], call.id, code, turn.code_files)
+            finally:
+                turn.running_code = False
+            outputs = [dict(o, index=i) for i, o in enumerate(call.entry["code_interpreter"]["outputs"])]
+            if outputs:
+                self._publish_step_delta(turn, {"index": index, "type": "code_interpreter", "code_interpreter": {"outputs": outputs}})
+            written.update(new_files)
+            images += new_images
+        state["written_files"], state["images"] = written, images
+
+    def _publish_step_delta(self, turn: Turn, entry: dict) -> None:
+        self.writer.bus.publish(turn.run["id"], "thread.run.step.delta", {
+            "id": turn.tool_step["id"],
+            "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [entry]}},
+        })
+
     # -- streaming into messages and steps ------------------------------------
 
     async def _on_text(self, turn: Turn, text: str) -> None:
@@ -409,12 +463,16 @@ class RunExecutor:
             await self._open_tool_step(turn)
         call = turn.calls.get(delta.index)
         if call is None:
-            kind = "file_search" if turn.search_offered and delta.name == file_search.NAME else "function"
+            kind = "function"
+            if turn.search_offered and delta.name == file_search.NAME:
+                kind = "file_search"
+            elif turn.code_offered and delta.name == code_interpreter.NAME:
+                kind = "code_interpreter"
             call = turn.calls[delta.index] = _Call(ids.call_id(), delta.name or "", delta.arguments, kind=kind)
             self._publish_call_start(turn, call, len(turn.calls) - 1)
             return
-        if call.kind == "file_search":
-            call.arguments += delta.arguments  # the query is the server's to read, not streamed
+        if call.kind != "function":
+            call.arguments += delta.arguments  # a built-in call's arguments are the server's to read
             return
         else:
             function: dict = {}
@@ -446,6 +504,8 @@ class RunExecutor:
     def _publish_call_start(self, turn: Turn, call: _Call, index: int) -> None:
         if call.kind == "file_search":
             entry = {"index": index, "id": call.id, "type": "file_search", "file_search": {}}
+        elif call.kind == "code_interpreter":
+            entry = {"index": index, "id": call.id, "type": "code_interpreter", "code_interpreter": {"input": "", "outputs": []}}
         else:
             entry = {"index": index, "id": call.id, "type": "function",
                      "function": {"name": call.name, "arguments": call.arguments, "output": None}}
@@ -461,6 +521,8 @@ class RunExecutor:
         for call in turn.calls.values():
             if call.kind == "file_search":
                 out.append(call.entry or file_search.tool_call(call.id, [], file_search.settings_of(turn.run["tools"]) or {}))
+            elif call.kind == "code_interpreter":
+                out.append(call.entry or code_interpreter.tool_call(call.id, code_interpreter.code_of(call.arguments), []))
             else:
                 out.append(function_call(call.id, call.name, call.arguments))
         return out
@@ -508,6 +570,8 @@ class RunExecutor:
         if turn.calls:
             if any(c.kind == "file_search" for c in turn.calls.values()):
                 await self._run_searches(turn)
+            if any(c.kind == "code_interpreter" for c in turn.calls.values()):
+                await self._run_code(turn)
             if any(c.kind == "function" for c in turn.calls.values()):
                 await self._require_action(turn, prompt, completion)
                 return False
@@ -598,16 +662,22 @@ class RunExecutor:
         return puts, events
 
     def _annotate(self, turn: Turn, message: dict) -> dict:
-        """The message with citations of this run's search results in its text."""
-        cited = turn.state.get("citations")
-        if not cited or not message["content"]:
+        """The message with citations of this run's search results and paths of the files
+        its code wrote in its text, and the images its code showed as image_file parts."""
+        cited = turn.state.get("citations") or {}
+        written = turn.state.get("written_files") or {}
+        images = turn.state.get("images") or []
+        if not message["content"] or not (cited or written or images):
             return message
         part = message["content"][0]
-        found = file_search.annotations(part["text"]["value"], cited)
-        if not found:
-            return message
-        text = {"value": part["text"]["value"], "annotations": found}
-        return dict(message, content=[dict(part, text=text), *message["content"][1:]])
+        value = part["text"]["value"]
+        found = file_search.annotations(value, cited) + code_interpreter.annotations(value, written)
+        found.sort(key=lambda a: a["start_index"])
+        content = [dict(part, text={"value": value, "annotations": found}), *message["content"][1:]]
+        content += [{"type": "image_file", "image_file": {"file_id": image, "detail": "auto"}} for image in images]
+        # Each image goes into one message only: the first one the run completes after it.
+        turn.state = dict(turn.state, images=[])
+        return dict(message, content=content)
 
     @staticmethod
     def _final_message_events(message: dict) -> list[tuple[str, dict]]:
@@ -615,12 +685,12 @@ class RunExecutor:
         merges annotations into the text it streamed, by index)."""
         events = []
         found = message["content"][0]["text"]["annotations"] if message["content"] and message["content"][0]["type"] == "text" else []
+        parts = []
         if found:
-            events.append(("thread.message.delta", {
-                "id": message["id"],
-                "object": "thread.message.delta",
-                "delta": {"content": [{"index": 0, "type": "text", "text": {"annotations": [dict(a, index=i) for i, a in enumerate(found)]}}]},
-            }))
+            parts.append({"index": 0, "type": "text", "text": {"annotations": [dict(a, index=i) for i, a in enumerate(found)]}})
+        parts += [dict(p, index=i) for i, p in enumerate(message["content"]) if i > 0]
+        if parts:
+            events.append(("thread.message.delta", {"id": message["id"], "object": "thread.message.delta", "delta": {"content": parts}}))
         events.append((f"thread.message.{message['status']}", message))
         return events
 

@@ -24,6 +24,8 @@ class AssistantService:
     async def create(self, req: CreateAssistantRequest, graph_id: str | None = None) -> dict:
         body = new_assistant(req)
 
+        self.linker.check_tools(body["tools"])
+
         def insert(conn):
             body["tool_resources"] = self.linker.resolve(conn, body["tool_resources"])
             assistant_store.insert(conn, body, graph_id=graph_id)
@@ -38,6 +40,7 @@ class AssistantService:
     async def modify(self, assistant_id: str, req: ModifyAssistantRequest) -> dict:
         def change(conn):
             body = modify_assistant(assistant_store.get(conn, assistant_id), req)
+            self.linker.check_tools(body["tools"])
             body["tool_resources"] = self.linker.resolve(conn, body["tool_resources"])
             assistant_store.put(conn, body)
             return body

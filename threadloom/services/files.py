@@ -61,6 +61,30 @@ class FileService:
         stores = await self.db.transact(lambda conn: remove_file(conn, file_id))
         return {"id": file_id, "object": "file", "deleted": True}, stores
 
+    async def store_output(self, filename: str, data: bytes) -> dict:
+        """A file code_interpreter wrote (`purpose: assistants_output`)."""
+        body = new_file(filename, "assistants_output", len(data), None)
+
+        def insert(conn):
+            file_store.insert(conn, body, purpose="assistants_output", expires_at=None)
+            vs_queries.write_file_parts(conn, body["id"], [data[i : i + vs_queries.PART_BYTES] for i in range(0, len(data), vs_queries.PART_BYTES)] or [b""])
+
+        await self.db.transact(insert)
+        return body
+
+    async def read_many(self, file_ids: list[str]) -> dict[str, bytes]:
+        """filename -> bytes of the files that still exist (for a code session's /mnt/data)."""
+
+        def read(conn):
+            out = {}
+            for file_id in file_ids:
+                body = file_store.find(conn, file_id)
+                if body is not None:
+                    out[body["filename"]] = vs_queries.read_file_bytes(conn, file_id)
+            return out
+
+        return await self.db.read_off_loop(read) if file_ids else {}
+
     async def content(self, file_id: str) -> tuple[dict, AsyncIterator[bytes]]:
         """The file, and its bytes part by part (one part in memory at a time)."""
 

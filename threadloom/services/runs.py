@@ -55,6 +55,7 @@ class RunService:
         if assistant is None:
             assistant = assistant_store.get(conn, req.assistant_id)
         run = new_run(thread_id, assistant, req, ttl=self.run_ttl)
+        self.linker.check_tools(run["tools"])
         if getattr(req, "tool_resources", None) is not None:
             # create_thread_and_run's own resources stand in for the assistant's in this run.
             run["tool_resources"] = self.linker.resolve(conn, tool_resources_wire(req.tool_resources))

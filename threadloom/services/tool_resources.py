@@ -22,9 +22,20 @@ THREAD_STORE_EXPIRY = ExpiresAfter(anchor="last_active_at", days=7)
 
 
 class ToolResourceLinker:
-    def __init__(self, embedding_model: str, wake_ingestion: Callable[[], None]):
+    def __init__(self, embedding_model: str, wake_ingestion: Callable[[], None], code_problem: str | None = None):
         self.embedding_model = embedding_model
         self.wake_ingestion = wake_ingestion
+        # Why code_interpreter cannot run here (no sandbox), or None.
+        self.code_problem = code_problem
+
+    def check_tools(self, tools: list[dict], param: str = "tools") -> None:
+        """A built-in tool this server cannot run is refused, never accepted and ignored."""
+        if self.code_problem and any(t["type"] == "code_interpreter" for t in tools):
+            raise InvalidRequest(
+                f"The code_interpreter tool is not available on this server: {self.code_problem}",
+                param=param,
+                code="unsupported_tool",
+            )
 
     def resolve(self, conn: Connection, wire: dict, param: str = "tool_resources") -> dict:
         """The tool resources to store: helpers turned into stores, every id checked."""
