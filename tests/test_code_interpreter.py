@@ -125,6 +125,13 @@ def test_the_stream_shows_input_then_outputs(client, upstream, coder):
     ("import os\nprint(dict(os.environ))", lambda logs: "/work" not in logs and "THREADLOOM" not in logs),
     ("import os\ntry:\n    os.kill({server_pid}, 9); print('KILLED')\nexcept OSError as e:\n    print('no', e)", lambda logs: "KILLED" not in logs),
     ("import os\nos.kill(os.getpid(), 9)", lambda logs: True),
+    # A fork bomb, bounded by the test itself in case the limit failed: the process limit stops it.
+    ("import os, time\nn = 0\nfor i in range(300):\n    try:\n        pid = os.fork()\n    except OSError as e:\n        print('STOPPED', n); break\n"
+     "    if pid == 0:\n        time.sleep(1); os._exit(0)\n    n += 1\nelse:\n    print('FORKED ALL', n)", lambda logs: "STOPPED" in logs),
+    ("x = bytearray(8 * 1024 ** 3)\nprint('ALLOC' + 'ATED')", lambda logs: "MemoryError" in logs and "ALLOCATED" not in logs),
+    ("import os\nf = open('/mnt/data/huge', 'wb')\ntry:\n    for _ in range(10 * 1024):\n        f.write(b'0' * 1024 * 1024)\n"
+     "except OSError as e:\n    print('STOPPED', e)\nf.close()\nprint(os.path.getsize('/mnt/data/huge'))\nos.remove('/mnt/data/huge')",
+     lambda logs: "STOPPED" in logs and "File too large" in logs),
 ])
 def test_attacks_through_a_run(client, http, upstream, coder, server, attack, check):
     code = attack.replace("{server_pid}", str(server.proc.pid))

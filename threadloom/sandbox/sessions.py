@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import logging
 import re
 import shutil
@@ -28,6 +29,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 START_SECONDS = 60.0
 INTERRUPT_GRACE = 2.0  # an interrupted execution gets this long to stop before the kernel is killed
 MAX_OUTPUT_FILE = 50 * 1024 * 1024
+PROCESS_MARGIN = 8  # tasks the kernel needs free to go on working
+
 # Sessions run as uids of their own from this range (no account uses them).
 FIRST_UID, UIDS = 1_600_000, 100_000  # files the code writes that are larger are not returned
 
@@ -122,6 +125,22 @@ class _Session:
         return out
 
 
+def _tasks_of(uid: int) -> int:
+    """Processes and threads running as `uid` (what its RLIMIT_NPROC counts)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
 class CodeSessions:
     def __init__(self, root: Path, *, idle_seconds: float = 3600, timeout: float = 60, memory_mb: int = 2048,
                  max_processes: int = 64, max_file_mb: int = 100, cpu_seconds: int = 600):
@@ -158,6 +177,12 @@ class CodeSessions:
             before = await asyncio.to_thread(session.snapshot)
             result = await self._run(session, code)
             result.files = await asyncio.to_thread(self._written, session, before)
+            if await asyncio.to_thread(_tasks_of, session.uid) >= self.limits.max_processes - PROCESS_MARGIN:
+                # Children left behind (a fork bomb's, zombies the kernel never reaps) hold the
+                # session's process limit: the kernel could not even start a thread.
+                await session.stop()
+                note = "The code left too many processes behind; the session was restarted and its state is lost."
+                result.error = f"{result.error}\n{note}" if result.error else note
             session.used = time.monotonic()
             return result
 
