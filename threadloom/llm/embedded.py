@@ -425,8 +425,10 @@ class EmbeddedBackend:
                     break
                 produced += 1
                 tokens.append(token)
-                if _degenerate(tokens):
-                    finish = "stop"  # the answer has become a loop: it ends here
+                # Under a grammar the output is bounded already, and cutting it would leave
+                # invalid JSON; free text that has become a loop ends here.
+                if grammar is None and _degenerate(tokens):
+                    finish = "stop"
                     break
                 text = decoder.decode(llama.detokenize([token]))
                 if text:
