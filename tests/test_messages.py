@@ -186,3 +186,13 @@ def test_list_filtered_by_run_id(client, http, upstream):
     assert assert_page(empty, "ListMessagesResponse", "MessageObject") == []
     other = client.beta.threads.create(messages=[{"role": "user", "content": "elsewhere"}])
     assert client.beta.threads.messages.list(other.id, run_id=run.id).data == []
+
+
+def test_a_message_text_is_at_most_256000_characters(http):
+    thread = http.post("/threads", json={}).json()
+    ok = http.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": "x" * 256_000})
+    assert ok.status_code == 200
+    for content, param in [("x" * 256_001, "content"), ([{"type": "text", "text": "x" * 256_001}], "content[0].text")]:
+        r = http.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": content})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "string_above_max_length" and r.json()["error"]["param"] == param

@@ -23,9 +23,13 @@ class ImageUrl(RequestModel):
     detail: Literal["auto", "low", "high"] = "auto"
 
 
+# OpenAI's limit on a message's text.
+MAX_TEXT = 256_000
+
+
 class TextPart(RequestModel):
     type: Literal["text"]
-    text: str
+    text: str = Field(max_length=MAX_TEXT)
 
 
 class ImageFilePart(RequestModel):
@@ -52,7 +56,7 @@ class Attachment(RequestModel):
 
 class CreateMessageRequest(RequestModel):
     role: Literal["user", "assistant"]
-    content: Union[str, Annotated[list[ContentPart], Field(min_length=1)]]
+    content: Union[Annotated[str, Field(max_length=MAX_TEXT)], Annotated[list[ContentPart], Field(min_length=1)]]
     attachments: list[Attachment] | None = None
     metadata: dict[str, str] | None = None
 

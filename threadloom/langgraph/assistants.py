@@ -20,6 +20,7 @@ from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
 from threadloom.langgraph import graph
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.langgraph.ids import default_assistant_id, is_uuid
+from threadloom.langgraph.metadata import merged_metadata
 from threadloom.langgraph.requests import (
     AssistantCount,
     AssistantCreate,
@@ -246,8 +247,7 @@ class LangGraphAssistants:
                 extra["config"] = req.config
             if req.context is not None:
                 extra["context"] = req.context
-            if req.metadata:
-                extra["metadata"] = {**(extra.get("metadata") or {}), **req.metadata}
+            extra["metadata"] = merged_metadata(extra.get("metadata") or {}, req.metadata)
             if req.name is not None:
                 extra["name"] = req.name
             if req.description is not None:

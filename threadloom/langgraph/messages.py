@@ -20,6 +20,9 @@ HUMAN_ROLES = {"human", "user"}
 AI_ROLES = {"ai", "assistant"}
 SYSTEM_ROLES = {"system", "developer"}
 TOOL_ROLES = {"tool", "function"}
+# OpenAI's limit on a message's text, held on this door too: both doors store the same
+# messages, and the model sees them alike.
+MAX_MESSAGE_TEXT = 256_000
 
 
 # -- stored -> LangChain --------------------------------------------------------
@@ -247,9 +250,10 @@ def _one_message(item) -> tuple[str, object, dict]:
     raise Unprocessable("Messages must be objects, [role, content] pairs or strings")
 
 
-def parse_input(value) -> ParsedInput:
+def parse_input(value, param: str = "input") -> ParsedInput:
     """The `input` of a run of the `agent` graph: {"messages": [...]} (a single message or
-    a string is taken as one message). Other state keys are ignored, as the graph has none."""
+    a string is taken as one message). Other state keys are ignored, as the graph has none.
+    `param` names `value` in errors."""
     parsed = ParsedInput()
     if value is None:
         return parsed
@@ -262,8 +266,12 @@ def parse_input(value) -> ParsedInput:
         raw = [raw]
     if not isinstance(raw, list):
         raise Unprocessable("'messages' must be a list")
-    for item in raw:
+    for i, item in enumerate(raw):
         role, content, extra = _one_message(item)
+        length = len(_text_of(content))
+        if length > MAX_MESSAGE_TEXT:
+            raise Unprocessable(f"Invalid '{param}.messages[{i}]': the text of a message is at most "
+                                f"{MAX_MESSAGE_TEXT} characters, this one has {length}.")
         role = role.lower()
         if role.endswith("messagechunk"):
             role = role[: -len("messagechunk")]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from threadloom.langgraph.metadata import Metadata
 
 StreamMode = Literal[
     "values", "messages", "updates", "events", "tasks", "checkpoints", "debug", "custom",
@@ -32,7 +34,7 @@ class RunCreate(LangGraphModel):
     command: Command | None = None
     config: dict | None = None
     context: dict | None = None
-    metadata: dict | None = None
+    metadata: Metadata | None = None
     stream_mode: Union[StreamMode, list[StreamMode], None] = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
@@ -51,6 +53,10 @@ class RunCreate(LangGraphModel):
     after_seconds: int | None = Field(default=None, ge=0)
 
 
+class RunBatch(RootModel[list[RunCreate]]):
+    """The body of /runs/batch: a list of run payloads."""
+
+
 class RunsCancel(LangGraphModel):
     thread_id: str | None = None
     run_ids: list[str] | None = None
@@ -62,7 +68,7 @@ class AssistantCreate(LangGraphModel):
     assistant_id: str | None = None
     config: dict | None = None
     context: dict | None = None
-    metadata: dict | None = None
+    metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
     name: str | None = None
     description: str | None = None
@@ -72,7 +78,7 @@ class AssistantPatch(LangGraphModel):
     graph_id: str | None = None
     config: dict | None = None
     context: dict | None = None
-    metadata: dict | None = None
+    metadata: Metadata | None = None
     name: str | None = None
     description: str | None = None
 
@@ -106,14 +112,14 @@ class AssistantSetLatest(LangGraphModel):
 
 class ThreadCreate(LangGraphModel):
     thread_id: str | None = None
-    metadata: dict | None = None
+    metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
     ttl: Any = None
     supersteps: list[dict] | None = None
 
 
 class ThreadPatch(LangGraphModel):
-    metadata: dict | None = None
+    metadata: Metadata | None = None
     ttl: Any = None
 
 

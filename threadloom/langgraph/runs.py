@@ -306,7 +306,7 @@ class LangGraphRuns:
         if command is not None and command.update is not None:
             update_value = command.update
             if isinstance(update_value, dict):
-                extra = parse_input(update_value)
+                extra = parse_input(update_value, "command.update")
                 parsed.messages.extend(extra.messages)
                 parsed.system.extend(extra.system)
                 parsed.tool_outputs.update(extra.tool_outputs)

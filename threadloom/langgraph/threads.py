@@ -15,6 +15,7 @@ from threadloom.langgraph.assistants import contained
 from threadloom.langgraph.errors import Conflict, NotFound, Unprocessable
 from threadloom.langgraph.ids import check_thread_id, is_uuid
 from threadloom.langgraph.messages import parse_input
+from threadloom.langgraph.metadata import merged_metadata
 from threadloom.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
 from threadloom.langgraph.state import (
     EMPTY_STATE,
@@ -47,8 +48,8 @@ def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | N
     return body
 
 
-def append_messages(conn: Connection, thread_id: str, values) -> None:
-    parsed = parse_input(values if isinstance(values, dict) else {"messages": values})
+def append_messages(conn: Connection, thread_id: str, values, param: str = "values") -> None:
+    parsed = parse_input(values if isinstance(values, dict) else {"messages": values}, param)
     if parsed.tool_outputs or parsed.system:
         raise Unprocessable("Only human and ai messages can be added to a thread's state")
     now = int(time.time())
@@ -79,10 +80,10 @@ class LangGraphThreads:
                     raise Conflict(f"Thread with ID {thread_id} already exists")
                 return None
             body = insert_langgraph_thread(conn, thread_id, req.metadata)
-            for superstep in req.supersteps or []:
-                for change in superstep.get("updates") or []:
+            for i, superstep in enumerate(req.supersteps or []):
+                for j, change in enumerate(superstep.get("updates") or []):
                     if change.get("values") is not None:
-                        append_messages(conn, thread_id, change["values"])
+                        append_messages(conn, thread_id, change["values"], f"supersteps[{i}].updates[{j}].values")
             return body
 
         body = await self.db.transact(put)
@@ -103,7 +104,7 @@ class LangGraphThreads:
                 raise thread_not_found(thread_id)
             thread = ThreadRow(*row)
             extra = dict(thread.extra or {})
-            extra["metadata"] = {**thread.metadata, **(req.metadata or {})}
+            extra["metadata"] = merged_metadata(thread.metadata, req.metadata)
             extra.setdefault("config", {})
             conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
 

@@ -8,31 +8,82 @@ from typing import TypeVar
 import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from threadloom.langgraph.errors import Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 
+# orjson writes at most 254 levels and the store wraps a body's values in a few more (a
+# run's input sits in body.kwargs), so a deeper body would be accepted here and fail as a
+# 500 at the insert. 100 levels is far more than any LangGraph state or message needs.
+MAX_DEPTH = 100
+# Bodies above this are parsed in a thread: up to the 32 MiB request limit takes tens of
+# milliseconds, which would stall every stream on the loop.
+PARSE_IN_THREAD = 1024 * 1024
+# A refused value is echoed back (as FastAPI does) only when small: echoing a large body
+# would double what a bad request costs.
+MAX_ECHO = 1024
+
+
+def _echo(value):
+    if isinstance(value, (dict, list, str)) and len(orjson.dumps(value)) > MAX_ECHO:
+        return None
+    return value
+
 
 def _errors(exc: ValidationError) -> list[dict]:
     return [
-        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": e.get("input")}
+        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": _echo(e.get("input"))}
         for e in exc.errors(include_url=False, include_context=False)
     ]
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    raw = await request.body()
+def _too_deep() -> RequestValidationError:
+    return RequestValidationError([{"type": "json_too_deep", "loc": ["body"],
+                                    "msg": f"JSON body nested more than {MAX_DEPTH} levels deep", "input": None}])
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:  # not recursive: Python's own stack is shorter than orjson's 1024 levels
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _load(raw: bytes):
     try:
-        data = orjson.loads(raw) if raw.strip() else {}
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+        if "depth" in reason or "ecursion" in reason:  # orjson itself stops at 1024 levels
+            raise _too_deep() from None
         raise RequestValidationError([{"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
-                                       "input": {}}]) from None
-    if data is None:
-        data = {}
+                                       "input": {}, "ctx": {"error": reason}}]) from None
+    # Counting brackets (in C) spares the walk for nearly every body: too few to nest deep.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(data, MAX_DEPTH):
+        raise _too_deep()
+    return data
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """The one reader of LangGraph request bodies: every failure is a 422 with FastAPI's
+    `{"detail": [...]}`. An empty body (or `null`) reads as the empty object, so routes
+    whose fields are all optional need none; `model` says which JSON type a route takes."""
+    raw = await request.body()
+    if not raw or raw.isspace():
+        data = None
+    elif len(raw) > PARSE_IN_THREAD:
+        data = await run_in_threadpool(_load, raw)
+    else:
+        data = _load(raw)
     try:
-        return model.model_validate(data)
+        return model.model_validate({} if data is None else data)
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc)) from None
 

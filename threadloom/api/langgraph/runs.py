@@ -10,7 +10,7 @@ from threadloom.api.langgraph.errors import bool_param, int_param, parse_body
 from threadloom.api.langgraph.streaming import json_when_ready, run_locations, sse_response
 from threadloom.api.responses import JSONResponse
 from threadloom.langgraph.errors import Unprocessable
-from threadloom.langgraph.requests import RunCreate, RunsCancel
+from threadloom.langgraph.requests import RunBatch, RunCreate, RunsCancel
 
 router = APIRouter()
 SELECTABLE = {"run_id", "thread_id", "assistant_id", "created_at", "updated_at", "status", "metadata", "kwargs",
@@ -162,18 +162,10 @@ async def wait_stateless_run(request: Request):
 
 @router.post("/runs/batch")
 async def create_stateless_batch(request: Request):
-    raw = await request.json()
-    if not isinstance(raw, list):
-        raise Unprocessable("Expected a list of run payloads")
     service = _runs(request)
-    out = []
-    for item in raw:
-        try:
-            payload = RunCreate.model_validate(item)
-        except Exception as exc:  # a pydantic ValidationError
-            raise Unprocessable(str(exc)) from None
-        out.append((await service.create(service.prepare(None, payload))).wire())
-    return JSONResponse(out)
+    # Every payload is validated and prepared before any run is made: a bad one makes none.
+    prepared = [service.prepare(None, payload) for payload in (await parse_body(request, RunBatch)).root]
+    return JSONResponse([(await service.create(p)).wire() for p in prepared])
 
 
 @router.post("/runs/cancel")

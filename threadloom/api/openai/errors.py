@@ -61,7 +61,7 @@ _SCALAR_LABELS = ("str", "int", "float", "bool", "dict", "list", "none")
 
 def _is_union_label(part) -> bool:
     """A union member label pydantic puts into a location ('str', 'list[...]', 'tagged-union[...]')."""
-    return isinstance(part, str) and ("[" in part or part in _SCALAR_LABELS)
+    return isinstance(part, str) and ("[" in part or part in _SCALAR_LABELS or part.startswith("constrained-"))
 
 
 def param_from_loc(loc: tuple) -> str:
