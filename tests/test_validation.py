@@ -484,3 +484,14 @@ def test_a_vector_store_helper_naming_no_file_writes_nothing(http, path):
     assert http.get("/vector_stores", params={"limit": 100}).json()["data"] == stores
     if before is not None:
         assert http.get("/assistants", params={"limit": 100}).json()["data"] == before
+
+def test_a_deeply_nested_body_is_a_400_not_a_500(http):
+    deep: dict = {}
+    cur = deep
+    for _ in range(300):
+        cur["a"] = {}
+        cur = cur["a"]
+    r = http.post("/assistants", json={"model": "m", "tools": [{"type": "function", "function": {"name": "f", "parameters": deep}}]})
+    assert_error(r, 400, code="invalid_value")
+    r = http.post("/threads", content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"})
+    assert_error(r, 400)

@@ -11,14 +11,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from threadloom.api.json_depth import MAX_DEPTH, too_deep
 from threadloom.langgraph.errors import Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 
-# orjson writes at most 254 levels and the store wraps a body's values in a few more (a
-# run's input sits in body.kwargs), so a deeper body would be accepted here and fail as a
-# 500 at the insert. 100 levels is far more than any LangGraph state or message needs.
-MAX_DEPTH = 100
 # Bodies above this are parsed in a thread: up to the 32 MiB request limit takes tens of
 # milliseconds, which would stall every stream on the loop.
 PARSE_IN_THREAD = 1024 * 1024
@@ -45,17 +42,6 @@ def _too_deep() -> RequestValidationError:
                                     "msg": f"JSON body nested more than {MAX_DEPTH} levels deep", "input": None}])
 
 
-def _depth_exceeds(value, limit: int) -> bool:
-    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack:  # not recursive: Python's own stack is shorter than orjson's 1024 levels
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
 def _load(raw: bytes):
     try:
         data = orjson.loads(raw)
@@ -66,7 +52,7 @@ def _load(raw: bytes):
         raise RequestValidationError([{"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
                                        "input": {}, "ctx": {"error": reason}}]) from None
     # Counting brackets (in C) spares the walk for nearly every body: too few to nest deep.
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(data, MAX_DEPTH):
+    if too_deep(raw, data):
         raise _too_deep()
     return data
 

@@ -8,6 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from threadloom.api.json_depth import MAX_DEPTH, too_deep
 from threadloom.api.openai.errors import json_type, validation_error
 from threadloom.domain.errors import InvalidRequest
 from threadloom.store.pagination import PageQuery
@@ -21,11 +22,19 @@ async def read_json(request: Request) -> dict:
         return {}
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "ecursion" in str(exc) or "depth" in str(exc):
+            raise InvalidRequest(
+                f"Invalid body: the JSON is nested more than {MAX_DEPTH} levels deep.", code="invalid_value"
+            ) from None
         raise InvalidRequest(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
             "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
             code=None,
+        )
+    if too_deep(raw, data):
+        raise InvalidRequest(
+            f"Invalid body: the JSON is nested more than {MAX_DEPTH} levels deep.", code="invalid_value"
         )
     if not isinstance(data, dict):
         raise InvalidRequest(
