@@ -3,7 +3,7 @@
 Run: `python tests/scripted_upstream.py --port 9100` (or import `app`, a raw ASGI app).
 Serves POST /v1/chat/completions (stream + non-stream, exact OpenAI chunk shape), GET /v1/models, GET /health.
 Script replies: POST /__script {"responses":[R,...], "model": optional} queues replies (per model, else global);
-R = {text, chunk_size, tool_calls, finish_reason, delay, first_delay, status+error, malformed, drop, hang, usage,
+R = {text, chunk_size, tool_calls, finish_reason, delay, first_delay, status+error(+headers), malformed, drop, hang, usage,
 repeat, echo, stamp}; POST /__default R sets the fallback reply; GET|DELETE /__requests; POST /__reset clears all.
 (`stamp`: true makes each content delta the wall-clock send time "%.6f " -- the bench measures relay delay with it.)
 """
@@ -174,9 +174,10 @@ async def _read_body(receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send_json(send, status: int, obj) -> None:
+async def _send_json(send, status: int, obj, headers: dict | None = None) -> None:
     data = obj if isinstance(obj, bytes) else orjson.dumps(obj)
-    await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+    extra = [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS + extra})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -235,7 +236,7 @@ async def _chat_completions(scope, receive, send) -> None:
         if first_delay and await watch.sleep(first_delay):
             return
         if reply.get("status"):
-            await _send_json(send, int(reply["status"]), _error_body(reply))
+            await _send_json(send, int(reply["status"]), _error_body(reply), reply.get("headers"))
             return
         if stream:
             await _stream(send, body, reply, model, watch, delay)

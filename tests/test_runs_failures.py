@@ -133,7 +133,8 @@ def test_upstream_500_fails_the_run_with_server_error(http, upstream):
 
 
 def test_upstream_429_fails_the_run_with_rate_limit_exceeded(http, upstream):
-    upstream.script({"status": 429, "error": "slow down"})
+    # Retried three times first (test_upstream_retries.py); the fourth 429 fails the run.
+    upstream.script(*[{"status": 429, "error": "slow down", "headers": {"retry-after-ms": "50"}}] * 4)
     run, _ = _failed_run(http)
     assert run["last_error"]["code"] == "rate_limit_exceeded"
 
@@ -184,7 +185,7 @@ def test_a_hanging_model_times_out_and_fails_the_run(fhttp, upstream):
 
 
 def test_a_failed_run_streams_failed_then_done(http, upstream):
-    upstream.script({"status": 429, "error": "slow down"})
+    upstream.script(*[{"status": 429, "error": "slow down", "headers": {"retry-after-ms": "50"}}] * 4)
     assistant = create_assistant(http)
     thread = create_thread(http, "hi")
     events = post_stream(http, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})

@@ -20,13 +20,45 @@ from threadloom.llm.base import ChatRequest, Chunk, Finish, ModelError, TextDelt
 from threadloom.llm.tokenizer import count_o200k
 
 
-def _payload(request: ChatRequest) -> dict:
-    payload: dict = {
-        "model": request.model,
-        "messages": request.messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+# Busy model servers (429, 502-504, a connection dropped before any answer) get a few more tries before the run fails, never
+# once any of the answer has streamed (that would repeat text): 3 retries, waiting what
+# Retry-After asks or 0.5 s, 1 s, 2 s, and at most 20 s in all.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRIES = 3
+MAX_RETRY_WAIT = 20.0
+# llama-cpp-python's server cannot stream tool calls with tool_choice "auto": it says so,
+# and the same request without streaming works.
+NO_STREAMED_TOOLS = "streaming tool choice is not supported"
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, code: str, wait: float | None):
+        super().__init__(message)
+        self.message, self.code, self.wait = message, code, wait
+
+
+class _NoStreaming(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds a server asked us to wait (retry-after-ms, or retry-after in seconds)."""
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+    return None
+
+
+def _payload(request: ChatRequest, stream: bool = True) -> dict:
+    payload: dict = {"model": request.model, "messages": request.messages, "stream": stream}
+    if stream:
+        payload["stream_options"] = {"include_usage": True}
     if request.tools:
         payload["tools"] = request.tools
         if request.tool_choice is not None:
@@ -85,20 +117,63 @@ class OpenAICompatBackend:
             await self._session.close()
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        stream, retries, waited = True, 0, 0.0
+        while True:
+            try:
+                async for chunk in self._attempt(request, stream):
+                    yield chunk
+                return
+            except _Retry as exc:  # raised only before any chunk was yielded
+                wait = exc.wait if exc.wait is not None else 0.5 * 2**retries
+                if retries >= MAX_RETRIES or waited + wait > MAX_RETRY_WAIT:
+                    raise ModelError(exc.message, exc.code) from None
+                retries += 1
+                waited += wait
+                await asyncio.sleep(wait)
+            except _NoStreaming as exc:
+                if not stream:
+                    raise ModelError(exc.message) from None
+                stream = False
+
+    async def _attempt(self, request: ChatRequest, stream: bool) -> AsyncIterator[Chunk]:
+        started = False
         try:
             async with self._client().post(
-                self.base_url + "/chat/completions", data=orjson.dumps(_payload(request)), headers=self._headers
+                self.base_url + "/chat/completions", data=orjson.dumps(_payload(request, stream)), headers=self._headers
             ) as response:
                 if response.status != 200:
                     body = await response.read()
+                    message = _error_message(response.status, body)
                     code = "rate_limit_exceeded" if response.status == 429 else "server_error"
-                    raise ModelError(_error_message(response.status, body), code)
-                async for chunk in self._read_stream(response):
-                    yield chunk
+                    if stream and NO_STREAMED_TOOLS in message.lower():
+                        raise _NoStreaming(message)
+                    if response.status in RETRY_STATUSES:
+                        raise _Retry(message, code, _retry_after(response.headers))
+                    raise ModelError(message, code)
+                chunks = self._read_stream(response) if stream else self._read_whole(response)
+                try:
+                    async for chunk in chunks:
+                        started = True
+                        yield chunk
+                except _NoStreaming as exc:
+                    if started:  # asking again would repeat what was streamed
+                        raise ModelError(exc.message) from None
+                    raise
         except (asyncio.TimeoutError, TimeoutError):
-            raise ModelError("the upstream model timed out") from None
+            raise ModelError(f"The model server at {self.base_url} timed out: it sent nothing for {self._timeout.sock_read:g} s.") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
+            raise ModelError(f"Could not connect to the model server at {self.base_url}: {reason.lower()}.") from None
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionResetError):
+            if started:
+                raise ModelError("The model server closed the connection before the answer was finished.") from None
+            raise _Retry("The model server closed the connection before answering.", "server_error", None) from None
         except aiohttp.ClientError as exc:
-            raise ModelError(f"could not reach the upstream model: {exc.__class__.__name__}: {exc}") from None
+            raise ModelError(f"The request to the model server at {self.base_url} failed ({exc.__class__.__name__}).") from None
+
+    async def _read_whole(self, response: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
+        for chunk in self._from_completion(await response.read()):
+            yield chunk
 
     async def _read_stream(self, response: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
         finished = False
@@ -126,6 +201,8 @@ class OpenAICompatBackend:
             if chunk.get("error"):
                 err = chunk["error"]
                 message = err.get("message") if isinstance(err, dict) else str(err)
+                if NO_STREAMED_TOOLS in str(message).lower():
+                    raise _NoStreaming(f"upstream model error: {message}")
                 raise ModelError(f"upstream model error: {message}")
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
@@ -147,7 +224,7 @@ class OpenAICompatBackend:
             if usage:
                 yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
         if not finished and not saw_done:
-            raise ModelError("the upstream model's stream ended before the answer was finished")
+            raise ModelError("The model server's stream ended before the answer was finished.")
         if not finished:
             yield Finish("stop")
 
