@@ -78,7 +78,8 @@ def test_models_lists_the_default_embedded_route(sdk):
 
 
 def test_a_run_completes_with_text_from_the_embedded_model(sdk):
-    thread, run = run_once(sdk, "What is the capital of France?", max_completion_tokens=256)
+    # Greedy: at temperature 1 the 135M model now and then rambles past 256 tokens.
+    thread, run = run_once(sdk, "What is the capital of France?", max_completion_tokens=256, temperature=0)
     assert run.status == "completed", run.last_error
     assert last_message_text(sdk, thread.id).strip()
     assert run.usage.prompt_tokens > 0 and run.usage.completion_tokens > 0
