@@ -1,14 +1,10 @@
-"""The ASGI application: wires the store, the services, the runtime and the doors."""
+"""The ASGI application: the doors over the parts of one process (assembly.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
-import tempfile
-from pathlib import Path
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,79 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.auth import BearerKeyMiddleware
-from threadloom.api.request_guard import RequestGuardMiddleware
 from threadloom.api.langgraph import router as langgraph_router
 from threadloom.api.openai import router as openai_router
 from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
+from threadloom.api.request_guard import RequestGuardMiddleware
 from threadloom.api.responses import JSONResponse
+from threadloom.assembly import ThreadloomProcess
 from threadloom.config import Settings
 from threadloom.domain.errors import ApiError
-import uuid
-
-from threadloom.engine.code_interpreter import CodeInterpreterTool
-from threadloom.engine.executor import RunExecutor
-from threadloom.engine.run_writer import RunWriter
-from threadloom.langgraph.door import LangGraphDoor
-from threadloom.llm.routing import ModelRouter
-from threadloom.llm.tokenizer import count_o200k
-from threadloom.runtime.dispatcher import LocalDispatcher
-from threadloom.runtime.events import EventBus
-from threadloom.runtime.sweeper import RunSweeper
-from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder
-from threadloom.retrieval.index import IndexCache
-from threadloom.retrieval.ingestion import IngestionWorker
-from threadloom.runtime.retention import ExpirySweeper
-from threadloom.services.assistants import AssistantService
-from threadloom.services.files import FileService
-from threadloom.services.vector_stores import VectorStoreService
-from threadloom.services.runs import RunService
-from threadloom.services.threads import MessageService, ThreadService
-from threadloom.services.tool_resources import ToolResourceLinker
-from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom")
-
-
-@dataclass
-class Services:
-    db: Database
-    assistants: AssistantService
-    threads: ThreadService
-    messages: MessageService
-    runs: RunService
-    bus: EventBus
-    router: ModelRouter
-    files: FileService
-    vector_stores: VectorStoreService
-    langgraph: LangGraphDoor | None = None
-
-
-def _load_embedded(backend) -> None:
-    try:
-        backend.context_window  # reading it loads the model, once
-    except Exception as exc:
-        log.warning("the embedded model did not load at start: %s", exc)
-
-
-def _code_sessions(settings: Settings):
-    """The sandboxed code sessions, or None and why code_interpreter cannot run here."""
-    try:
-        from threadloom.sandbox import CodeSessions, sandbox_problem
-    except ImportError as exc:
-        problem = f"the sandbox cannot be loaded ({exc})"
-    else:
-        problem = sandbox_problem()
-        if problem is None:
-            root = Path(settings.sandbox_dir or tempfile.mkdtemp(prefix="threadloom-sandboxes-"))
-            return CodeSessions(root, idle_seconds=settings.code_idle, timeout=settings.code_timeout), None
-    log.warning("code_interpreter is off: %s", problem)
-    return None, problem
-
-
-def _embedder(settings: Settings):
-    if settings.embeddings == "local":
-        return local_embedder()
-    return OpenAICompatEmbedder(settings.embeddings, settings.embeddings_model, settings.embeddings_api_key)
 
 
 def _is_openai(request: Request) -> bool:
@@ -98,42 +31,10 @@ def _is_openai(request: Request) -> bool:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = Database(settings.database)
-        await db.migrate()
-        owner = f"threadloom-{uuid.uuid4().hex[:12]}"
-        bus = EventBus()
-        writer = RunWriter(db, bus)
-        router = ModelRouter(settings)
-        embedder = _embedder(settings)
-        ingestion = IngestionWorker(db, embedder, owner)
-        vector_stores = VectorStoreService(db, embedder, IndexCache(db), ingestion.wake)
-        sessions, code_problem = _code_sessions(settings)
-        files = FileService(db, settings.max_file_size)
-        code = CodeInterpreterTool(sessions, files) if sessions is not None else None
-        dispatcher = LocalDispatcher(RunExecutor(writer, router, owner, vector_stores, code))
-        sweeper = RunSweeper(writer, dispatcher, owner)
-        expiry = ExpirySweeper(db)
-        linker = ToolResourceLinker(embedder.model, ingestion.wake, code_problem)
-        runs = RunService(db, bus, writer, dispatcher, linker, run_ttl=settings.run_ttl)
-        app.state.services = Services(
-            db=db,
-            assistants=AssistantService(db, linker),
-            threads=ThreadService(db, linker),
-            messages=MessageService(db, linker),
-            runs=runs,
-            bus=bus,
-            router=router,
-            files=files,
-            vector_stores=vector_stores,
-            langgraph=LangGraphDoor(db, bus, runs),
-        )
-        async def drain(abort) -> None:
-            await dispatcher.drain(settings.shutdown_grace, abort)
-
-        app.state.drain = drain
-        await sweeper.start()
-        await ingestion.start()
-        await expiry.start()
+        process = ThreadloomProcess(settings, executes=settings.executes)
+        app.state.services = process.services()
+        app.state.drain = process.drain
+        await process.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's scans, and collect young objects less often. Measured under 1,000
         # held streams, collection pauses took 40% of the loop and delayed deltas by up
@@ -141,33 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
         gc.collect()
         gc.freeze()
         gc.set_threshold(100_000, 50, 1000)
-        loop = asyncio.get_running_loop()
-        if any(r.backend == "openai_compat" for r in settings.routes):
-            # The tokenizer's tables take about a second to load: not on the first run's time.
-            loop.run_in_executor(None, count_o200k, "warm up")
-        for route in settings.routes:
-            if route.backend == "embedded":
-                # Load the local model in a thread now rather than on the event loop when the
-                # first run asks for its context window. A model that cannot load is
-                # reported by the runs that need it.
-                try:
-                    backend = router.backend_of(route)
-                except Exception as exc:
-                    log.warning("the embedded model is not available: %s", exc)
-                else:
-                    loop.run_in_executor(None, _load_embedded, backend)
         try:
             yield
         finally:
-            await expiry.stop()
-            if sessions is not None:
-                await sessions.aclose()
-            await ingestion.stop()
-            await sweeper.stop()
-            await dispatcher.shutdown()
-            await router.aclose()
-            await embedder.aclose()
-            await db.dispose()
+            await process.stop()
 
     app = FastAPI(
         title="threadloom",

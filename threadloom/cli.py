@@ -1,4 +1,4 @@
-"""`threadloom serve` and `threadloom migrate`."""
+"""`threadloom serve`, `threadloom worker` and `threadloom migrate`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from threadloom.config import add_serve_arguments, settings_from_args
+from threadloom.config import _env, add_serve_arguments, settings_from_args
+
+
+def _env_flag(name: str) -> bool:
+    return (_env(name) or "").lower() in ("1", "true", "yes", "on")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API server with an in-process run worker")
     add_serve_arguments(serve)
+    serve.add_argument(
+        "--no-executor", action="store_true", default=_env_flag("NO_EXECUTOR"),
+        help="an API replica: leave runs, ingestion and code to `threadloom worker`s (needs --redis; THREADLOOM_NO_EXECUTOR)",
+    )
+    worker = commands.add_parser("worker", help="execute runs, ingestion and code for API replicas (needs --redis; no HTTP)")
+    add_serve_arguments(worker)
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     add_serve_arguments(migrate)
     args = parser.parse_args(argv)
@@ -31,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(run())
         return 0
+    if args.command == "worker":
+        from threadloom.worker import run_worker
+
+        return run_worker(settings)
     import uvicorn
 
     from threadloom.app import create_app

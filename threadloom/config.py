@@ -48,6 +48,8 @@ class Settings:
     embeddings: str = "local"  # "local" or an OpenAI-compatible base URL ending in /v1
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
+    redis: str | None = None  # the shared event bus of several processes
+    executes: bool = True  # False: an API replica; `threadloom worker`s execute its runs
 
 
 def _env(name: str, default=None):
@@ -203,9 +205,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", default=_env("EMBEDDINGS", "local"), help="'local' (the packaged all-MiniLM-L6-v2, offline) or an OpenAI-compatible base URL ending in /v1 (THREADLOOM_EMBEDDINGS)")
     parser.add_argument("--embeddings-model", default=_env("EMBEDDINGS_MODEL"), help="model name sent to the embeddings URL (THREADLOOM_EMBEDDINGS_MODEL)")
     parser.add_argument("--embeddings-api-key", default=_env("EMBEDDINGS_API_KEY"), help="THREADLOOM_EMBEDDINGS_API_KEY")
+    parser.add_argument("--redis", default=_env("REDIS"), help="redis:// URL of the event bus that several processes share; runs stream from any of them (THREADLOOM_REDIS)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"--redis {args.redis!r}: expected a redis://host:port/db URL")
+    if getattr(args, "no_executor", False) and not args.redis:
+        raise ValueError("--no-executor needs --redis: the workers that execute the runs reach this replica's clients over it")
+    if getattr(args, "command", None) == "worker" and not args.redis:
+        raise ValueError("threadloom worker needs --redis: the API replicas' clients read the runs' events over it")
     if args.embeddings != "local":
         if not args.embeddings.startswith(("http://", "https://")):
             raise ValueError(f"--embeddings {args.embeddings!r}: expected 'local' or an http(s) URL ending in /v1")
@@ -245,4 +254,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embeddings=args.embeddings,
         embeddings_model=args.embeddings_model,
         embeddings_api_key=args.embeddings_api_key,
+        redis=args.redis,
+        executes=not getattr(args, "no_executor", False),
     )

@@ -202,7 +202,8 @@ class RunExecutor:
             if run["expires_at"] and now >= run["expires_at"]:
                 return "expired"
             started = dict(run, status="in_progress", started_at=now)
-            run_queries.start_run(conn, run_id, started, self.owner, now + LEASE_SECONDS)
+            if not run_queries.start_run(conn, run_id, started, self.owner, now, now + LEASE_SECONDS):
+                return None  # reserved for another process that is alive
             history = _read_history(conn, run["thread_id"], state.get("search_numbers", {}))
             thread = thread_store.find(conn, run["thread_id"])
             return started, state, history, _store_ids(run, thread), _code_file_ids(run, thread)

@@ -485,10 +485,7 @@ class LangGraphRuns:
             for m in door["messages"]
         ]
         message_store.insert_many(conn, rows)
-        run_store.insert(
-            conn, run, thread_id=thread_id, assistant_id=run["assistant_id"], status=run["status"],
-            expires_at=run["expires_at"], attempt=0, state=state,
-        )
+        run_store.insert(conn, run, **self.engine.queue_columns(run, state))
         door["event_start"] = 0
         door["base_ordinal"] = time.time_ns()
         return run
@@ -512,8 +509,11 @@ class LangGraphRuns:
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
             for _ in range(16):
-                decision = await self.db.transact(lambda conn: self._pump_tx(conn, thread_id))
+                positions = await self._waiting_positions(thread_id)
+                decision = await self.db.transact(lambda conn: self._pump_tx(conn, thread_id, positions))
                 kind = decision[0]
+                if kind == "retry":
+                    continue
                 if kind == "idle":
                     break
                 if kind == "wait":
@@ -548,7 +548,16 @@ class LangGraphRuns:
 
         await self.db.transact(write)
 
-    def _pump_tx(self, conn: Connection, thread_id: str):
+    async def _waiting_positions(self, thread_id: str) -> dict[str, int]:
+        """Where the event log of the thread's run that waits for tool outputs stands (a
+        resume streams from there). Read before the pump's transaction, as the bus may be
+        remote; nothing publishes to a run while it waits, so it holds."""
+        active = await self.db.query(lambda conn: conn.execute(_ACTIVE_ENGINE_RUN, {"_thread": thread_id}).first())
+        if active is None or active[1] != "requires_action":
+            return {}
+        return {active[0]: await self.bus.position(active[0])}
+
+    def _pump_tx(self, conn: Connection, thread_id: str, positions: dict[str, int]):
         if conn.execute(select(T.c.id).where(T.c.id == thread_id).with_for_update()).first() is None:
             return ("idle",)
         # Rollbacks finish first: what the rolled-back run wrote goes before anything starts.
@@ -592,9 +601,9 @@ class LangGraphRuns:
                 outputs = resume_outputs(door["resume"], calls, interrupt_id)
             except BadRequest as exc:
                 return settle("error", {"error": "InvalidUpdateError", "message": exc.message})
-            # (Read from the writer thread on SQLite: a length, and nothing publishes to a run
-            # that waits for outputs.)
-            door.update(event_start=self.bus.position(engine_run_id), base_ordinal=time.time_ns(), resumed_step=step_id)
+            if positions.get(engine_run_id) is None:
+                return ("retry",)  # it began waiting after the position was read: read it again
+            door.update(event_start=positions[engine_run_id], base_ordinal=time.time_ns(), resumed_step=step_id)
             body = dict(pending.body, _door=door)
             conn.execute(update(L).where(L.c.id == pending.id).values(engine_run_id=engine_run_id, body=body))
             return ("resume", pending.id, engine_run_id, outputs)
@@ -650,11 +659,11 @@ class LangGraphRuns:
     async def _until_stopped(self, engine_run_id: str) -> str | None:
         """Wait until the engine run is not queued or executing (done, or waiting for outputs)."""
         while True:
-            position = self.bus.position(engine_run_id)
+            position = await self.bus.position(engine_run_id)
             status = await self._engine_status(engine_run_id)
             if status not in BUSY_ENGINE:
                 return status
-            if not self.bus.has(engine_run_id):
+            if not await self.bus.has(engine_run_id):
                 await asyncio.sleep(0.5)  # executed elsewhere: poll
                 continue
             async for batch in self.bus.read_batches(engine_run_id, position, idle=1.0):
@@ -780,13 +789,13 @@ class LangGraphRuns:
                 return
             engine_run_id = row.engine_run_id
             start = row.door["event_start"] or 0
-            skip_below = start if from_start else self.bus.position(engine_run_id)
+            skip_below = start if from_start else await self.bus.position(engine_run_id)
             head = []
             if skip_below <= start:
                 for k, name, payload in translator.start():
                     if last is None or (start, k) > last:
                         head.append(frame(name, payload, f"{start}-{k}"))
-            if not self.bus.has(engine_run_id):
+            if not await self.bus.has(engine_run_id):
                 # Its events are gone (it ended long ago, or runs in another process).
                 if head:
                     yield b"".join(head)

@@ -1,5 +1,6 @@
 """Runs execute outside the request that created them: the in-process dispatcher starts
-one task per queued run and can interrupt it on cancel."""
+one task per queued run and can interrupt it on cancel; the cluster dispatcher hands runs
+to the workers over the bus when this process executes none (or cancels them there)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import logging
 import time
 
-from threadloom.engine.executor import RunExecutor
+from threadloom.engine.executor import LEASE_SECONDS, RunExecutor
 from threadloom.engine.run_writer import end_stored_run
+from threadloom.store import projects
+from threadloom.store import runs as run_queries
 
 log = logging.getLogger("threadloom.runtime")
 
@@ -16,19 +19,37 @@ log = logging.getLogger("threadloom.runtime")
 class LocalDispatcher:
     def __init__(self, executor: RunExecutor, max_concurrent: int = 2048):
         self._executor = executor
+        self._max_concurrent = max_concurrent
         self._slots = asyncio.Semaphore(max_concurrent)
         self._running: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
         self._draining = False
 
+    @property
+    def owner(self) -> str:
+        return self._executor.owner
+
+    def reservation(self) -> dict:
+        """Columns that reserve a run being queued for this process: it starts the run
+        itself, and another may take it only if this process stops renewing the lease."""
+        return {"owner": self._executor.owner, "lease_until": int(time.time()) + LEASE_SECONDS}
+
+    def free_slots(self) -> int:
+        return 0 if self._draining else max(0, self._max_concurrent - len(self._running))
+
     def submit(self, run_id: str) -> None:
         if self._draining:
-            return  # it stays queued in the store; the next server to start takes it
+            return  # it stays queued in the store; another server takes it
+        entry = self._running.get(run_id)
+        if entry is not None and not entry[0].done():
+            return  # already here (the sweeper and the request both handed it over)
         cancel = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._run(run_id, cancel))
         self._running[run_id] = (task, cancel)
 
     async def _run(self, run_id: str, cancel: asyncio.Event) -> None:
         try:
+            if projects.current_project.get() is None:
+                await self._enter_project(run_id)
             async with self._slots:
                 await self._executor.execute(run_id, cancel)
         except asyncio.CancelledError:
@@ -43,6 +64,13 @@ class LocalDispatcher:
             entry = self._running.get(run_id)
             if entry is not None and entry[1] is cancel:
                 del self._running[run_id]
+
+    async def _enter_project(self, run_id: str) -> None:
+        """A run handed over by the sweeper or the bus, not by a request: what it writes
+        (code_interpreter's files) belongs to its thread's project."""
+        project = await self._executor.writer.db.query(lambda conn: run_queries.project_of_run(conn, run_id))
+        if project is not None:
+            projects.current_project.set(project)
 
     def cancel(self, run_id: str) -> bool:
         """Interrupt the run's turn if this process is executing it."""
@@ -87,3 +115,47 @@ class LocalDispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ClusterDispatcher:
+    """Dispatch among processes that share a Redis bus. A run queued here is started here
+    when this process executes runs (reserved for it, as alone); an API replica without an
+    executor leaves it free and wakes the workers, one of which reserves and starts it.
+    A cancel reaches the process executing the run, wherever it is."""
+
+    def __init__(self, bus, local: LocalDispatcher | None):
+        self._bus = bus
+        self.local = local
+
+    def reservation(self) -> dict:
+        if self.local is not None:
+            return self.local.reservation()
+        return {"owner": None, "lease_until": None}
+
+    def submit(self, run_id: str) -> None:
+        if self.local is not None:
+            self.local.submit(run_id)
+        else:
+            self._bus.signal("work", run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        """True: the process executing the run ends it `cancelled` (if that process is
+        gone, the sweeper does once its lease lapses)."""
+        if self.local is not None and self.local.cancel(run_id):
+            return True
+        self._bus.signal("cancel", run_id)
+        return True
+
+    def interrupt(self, run_id: str) -> None:
+        if self.local is not None:
+            self.local.interrupt(run_id)
+
+    def running(self) -> list[str]:
+        return self.local.running() if self.local is not None else []
+
+    async def drain(self, grace: float, abort=lambda: False) -> int:
+        return await self.local.drain(grace, abort) if self.local is not None else 0
+
+    async def shutdown(self) -> None:
+        if self.local is not None:
+            await self.local.shutdown()

@@ -63,7 +63,7 @@ class EventBus:
         log.changed = asyncio.Event()
         return event
 
-    def position(self, run_id: str) -> int:
+    async def position(self, run_id: str) -> int:
         """The seq the next event of this run will get."""
         log = self._logs.get(run_id)
         return len(log.events) if log else 0
@@ -75,8 +75,18 @@ class EventBus:
             log.ended_at = time.monotonic()
         self._collect()
 
-    def has(self, run_id: str) -> bool:
+    async def has(self, run_id: str) -> bool:
+        """Whether the run's events can be read here (it is recent, and of this process)."""
         return run_id in self._logs
+
+    def signal(self, channel: str, run_id: str) -> None:
+        """Work and cancels for other processes: there are none without a shared bus."""
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
     def _collect(self) -> None:
         """Every few seconds: drop the logs of runs finished more than KEEP_FINISHED_SECONDS

@@ -1,6 +1,8 @@
 """Keeps runs from waiting forever: expires runs past `expires_at`, ends runs whose
-executor died (its lease ran out), renews the leases of the runs this process holds, and
-at start picks up queued runs a stopped process left behind."""
+executor died (its lease ran out), renews the leases of the runs this process holds, and,
+in a process that executes runs, takes the queued runs nobody holds: left by a process
+that stopped or died, or queued by an API replica that executes none (the bus wakes the
+workers for those at once; the sweep is the fallback when a wake is lost)."""
 
 from __future__ import annotations
 
@@ -20,30 +22,73 @@ ORPHAN_ERROR = {"code": "server_error", "message": "The server executing this ru
 
 
 class RunSweeper:
-    def __init__(self, writer: RunWriter, dispatcher, owner: str, interval: float = 1.0):
+    def __init__(self, writer: RunWriter, dispatcher, owner: str, local=None, bus=None, interval: float = 1.0):
+        """`local`: this process's LocalDispatcher, when it executes runs."""
         self.writer = writer
         self.dispatcher = dispatcher
         self.owner = owner
+        self.local = local
+        self.bus = bus
         self.interval = interval
         self._task: asyncio.Task | None = None
         self._last_renewal = 0.0
+        self._taking: asyncio.Task | None = None
+        self._take_again = False
 
     async def start(self) -> None:
-        await self.recover()
+        await self.sweep()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._taking):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.local is not None:
+            # What was reserved here and not started is free for the others at once.
+            released = await self.writer.db.transact(lambda conn: run_queries.release_queued(conn, self.owner))
+            if released and self.bus is not None:
+                for run_id in released:
+                    self.bus.signal("work", run_id)
+                await self.bus.flush()
 
-    async def recover(self) -> None:
-        """Queued runs nobody executes are dispatched again (the claim is conditional, so
-        two processes cannot both run one)."""
-        queued = await self.writer.db.query(run_queries.queued_run_ids)
-        for run_id in queued:
-            self.dispatcher.submit(run_id)
-        await self.sweep()
+    def wake(self, _run_id: str | None = None) -> None:
+        """New work may be queued: take it now (a take already under way goes round again)."""
+        if self.local is None:
+            return
+        if self._taking is not None and not self._taking.done():
+            self._take_again = True
+            return
+        self._taking = asyncio.get_running_loop().create_task(self._take_loop())
+
+    async def _take_loop(self) -> None:
+        try:
+            while True:
+                self._take_again = False
+                await self.take_queued()
+                if not self._take_again:
+                    return
+        except Exception:
+            log.exception("taking queued runs failed")
+
+    async def take_queued(self) -> None:
+        """Reserve queued runs nobody holds (as many as there are free slots) and start
+        them here, with those reserved here that nothing here executes yet."""
+        local = self.local
+        if local is None or not local.free_slots():
+            return
+        now = int(time.time())
+        running = set(local.running())
+        candidates = await self.writer.db.query(lambda conn: run_queries.queued_to_take(conn, self.owner, now))
+        if not any(run_id not in running for run_id in candidates):
+            return
+        limit = min(local.free_slots(), 100)
+        taken = await self.writer.db.transact(
+            lambda conn: run_queries.reserve_queued(conn, self.owner, now, now + LEASE_SECONDS, limit), durable=False
+        )
+        for run_id in taken:
+            if run_id not in running:
+                local.submit(run_id)
 
     async def _loop(self) -> None:
         while True:
@@ -54,6 +99,7 @@ class RunSweeper:
                 log.exception("run sweep failed")
 
     async def sweep(self) -> None:
+        await self.take_queued()
         now = int(time.time())
         if time.monotonic() - self._last_renewal > LEASE_SECONDS / 3:
             await self.writer.db.transact(lambda conn: run_queries.renew_leases(conn, self.owner, now + LEASE_SECONDS))

@@ -63,8 +63,13 @@ class RunService:
         messages = thread_messages(thread_id, extra_messages)
         message_store.insert_many(conn, [message_row(m) for m in messages])
         self.linker.attach(conn, thread, messages)
-        run_store.insert(conn, run, **_run_columns(run, state))
+        run_store.insert(conn, run, **self.queue_columns(run, state))
         return run
+
+    def queue_columns(self, run: dict, state: dict) -> dict:
+        """The columns of a run being queued: reserved for this process when it executes
+        runs (both doors create runs with these)."""
+        return {**_run_columns(run, state), **self.dispatcher.reservation()}
 
     def _announce(self, run: dict) -> None:
         self.bus.publish(run["id"], "thread.run.created", run)
@@ -187,7 +192,7 @@ class RunService:
         state = {k: v for k, v in state.items() if k != "pending_step_usage"}
         try:
             await self.writer.commit(
-                queued, "requires_action", state=state,
+                queued, "requires_action", state=state, run_columns=self.dispatcher.reservation(),
                 puts=[(step_store, done)],
                 events=[("thread.run.step.completed", done), ("thread.run.queued", queued)],
             )

@@ -5,7 +5,7 @@ Hot statements are built once with bind parameters."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from threadloom.domain.run_status import ACTIVE
 from threadloom.store import tables
@@ -15,9 +15,15 @@ _runs, _messages, _steps = tables.runs, tables.messages, tables.run_steps
 
 _RUN = select(_runs.c.body, _runs.c.state).where(_runs.c.id == bindparam("run_id"))
 _RUN_LOCKED = _RUN.with_for_update()
+# A queued run's owner is the process it is reserved for (see reserve_queued); another
+# process may start it only once that reservation has lapsed.
 _START = (
     update(_runs)
-    .where(_runs.c.id == bindparam("run_id"), _runs.c.status == "queued")
+    .where(
+        _runs.c.id == bindparam("run_id"),
+        _runs.c.status == "queued",
+        or_(_runs.c.owner.is_(None), _runs.c.owner == bindparam("owner"), _runs.c.lease_until < bindparam("now")),
+    )
     .values(body=bindparam("body"), status="in_progress", owner=bindparam("owner"), lease_until=bindparam("lease_until"))
 )
 _THREAD_MESSAGES = (
@@ -37,9 +43,11 @@ def run_with_state(conn: Connection, run_id: str, *, lock: bool = False) -> tupl
     return (row[0], row[1]) if row else None
 
 
-def start_run(conn: Connection, run_id: str, body: dict, owner: str, lease_until: int) -> None:
-    """queued -> in_progress, held by `owner` until `lease_until`."""
-    conn.execute(_START, {"run_id": run_id, "body": body, "owner": owner, "lease_until": lease_until})
+def start_run(conn: Connection, run_id: str, body: dict, owner: str, now: int, lease_until: int) -> bool:
+    """queued -> in_progress, held by `owner` until `lease_until`; False when the run is
+    reserved for another live process."""
+    params = {"run_id": run_id, "body": body, "owner": owner, "now": now, "lease_until": lease_until}
+    return conn.execute(_START, params).rowcount > 0
 
 
 def update_run_if_status(conn: Connection, run: dict, expect_status: str, values: dict) -> bool:
@@ -74,13 +82,41 @@ def active_runs(conn: Connection, thread_id: str) -> list[dict]:
     return list(conn.execute(_ACTIVE_RUNS, {"thread_id": thread_id}).scalars())
 
 
-def queued_run_ids(conn: Connection) -> list[str]:
-    return list(conn.execute(select(_runs.c.id).where(_runs.c.status == "queued")).scalars())
+def reserve_queued(conn: Connection, owner: str, now: int, until: int, limit: int) -> list[str]:
+    """Reserve for `owner` up to `limit` queued runs that no live process holds (none was
+    named, or its reservation lapsed), oldest first, skipping rows another process is
+    reserving right now; with the queued runs already reserved for `owner`. Their ids."""
+    free = and_(_runs.c.status == "queued", or_(_runs.c.owner.is_(None), _runs.c.lease_until < now))
+    pick = select(_runs.c.id).where(free).order_by(_runs.c.seq).limit(limit).with_for_update(skip_locked=True)
+    taken = conn.execute(
+        update(_runs).where(_runs.c.id.in_(pick.scalar_subquery()), free)
+        .values(owner=owner, lease_until=until).returning(_runs.c.id)
+    ).scalars().all()
+    mine = conn.execute(select(_runs.c.id).where(_runs.c.status == "queued", _runs.c.owner == owner)).scalars().all()
+    return list(dict.fromkeys([*taken, *mine]))
+
+
+def queued_to_take(conn: Connection, owner: str, now: int) -> list[str]:
+    """Queued runs free to reserve, and those reserved for `owner` (a few: a look first)."""
+    stmt = select(_runs.c.id).where(
+        _runs.c.status == "queued", or_(_runs.c.owner.is_(None), _runs.c.lease_until < now, _runs.c.owner == owner)
+    ).limit(200)
+    return list(conn.execute(stmt).scalars())
+
+
+def release_queued(conn: Connection, owner: str) -> list[str]:
+    """This process stops: its reserved queued runs are free for any other. Their ids."""
+    stmt = (
+        update(_runs).where(_runs.c.status == "queued", _runs.c.owner == owner)
+        .values(owner=None, lease_until=None).returning(_runs.c.id)
+    )
+    return list(conn.execute(stmt).scalars())
 
 
 def renew_leases(conn: Connection, owner: str, until: int) -> None:
+    """The runs this process executes, and the queued runs reserved for it."""
     conn.execute(
-        update(_runs).where(_runs.c.owner == owner, _runs.c.status.in_(("in_progress", "cancelling"))).values(lease_until=until)
+        update(_runs).where(_runs.c.owner == owner, _runs.c.status.in_(("queued", "in_progress", "cancelling"))).values(lease_until=until)
     )
 
 
@@ -106,3 +142,10 @@ def orphaned_runs(conn: Connection, owner: str, now: int) -> list[tuple[str, str
 def runs_in_status(conn: Connection, run_ids: list[str], statuses) -> list[str]:
     stmt = select(_runs.c.id).where(_runs.c.id.in_(run_ids), _runs.c.status.in_(tuple(statuses)))
     return list(conn.execute(stmt).scalars())
+
+
+def project_of_run(conn: Connection, run_id: str) -> str | None:
+    """The project of the thread the run belongs to."""
+    threads = tables.threads
+    stmt = select(threads.c.project).join(_runs, _runs.c.thread_id == threads.c.id).where(_runs.c.id == run_id)
+    return conn.execute(stmt).scalar()

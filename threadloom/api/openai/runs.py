@@ -71,7 +71,7 @@ async def cancel_run(request: Request, thread_id: str, run_id: str):
 async def submit_tool_outputs(request: Request, thread_id: str, run_id: str):
     req = validate(SubmitToolOutputsRequest, await read_json(request))
     services = _services(request)
-    start = services.bus.position(run_id)
+    start = await services.bus.position(run_id)
     run, include = await services.runs.submit_tool_outputs(thread_id, run_id, req)
     if req.stream:
         return sse_response(run_event_frames(services.bus, run_id, start, SEARCH_CONTENT in include))

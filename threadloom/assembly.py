@@ -1,0 +1,200 @@
+"""The parts of one threadloom process, built and started in order, stopped in reverse.
+
+One shape serves the three ways to run it: `serve` alone (API and executor, in-process
+bus), `serve --redis` (several such processes sharing the bus), `serve --no-executor`
+(an API replica) with `threadloom worker`s (executors without HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from threadloom.config import Settings
+from threadloom.domain.run_status import TERMINAL
+from threadloom.engine.code_interpreter import CodeInterpreterTool
+from threadloom.engine.executor import RunExecutor
+from threadloom.engine.run_writer import RunWriter
+from threadloom.langgraph.door import LangGraphDoor
+from threadloom.llm.routing import ModelRouter
+from threadloom.llm.tokenizer import count_o200k
+from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder
+from threadloom.retrieval.index import IndexCache
+from threadloom.retrieval.ingestion import IngestionWorker
+from threadloom.runtime.dispatcher import ClusterDispatcher, LocalDispatcher
+from threadloom.runtime.events import EventBus
+from threadloom.runtime.retention import ExpirySweeper
+from threadloom.runtime.sweeper import RunSweeper
+from threadloom.services.assistants import AssistantService
+from threadloom.services.files import FileService
+from threadloom.services.runs import RunService
+from threadloom.services.threads import MessageService, ThreadService
+from threadloom.services.tool_resources import ToolResourceLinker
+from threadloom.services.vector_stores import VectorStoreService
+from threadloom.store.database import Database
+
+log = logging.getLogger("threadloom")
+
+
+@dataclass
+class Services:
+    db: Database
+    assistants: AssistantService
+    threads: ThreadService
+    messages: MessageService
+    runs: RunService
+    bus: EventBus
+    router: ModelRouter
+    files: FileService
+    vector_stores: VectorStoreService
+    langgraph: LangGraphDoor | None = None
+
+
+def _load_embedded(backend) -> None:
+    try:
+        backend.context_window  # reading it loads the model, once
+    except Exception as exc:
+        log.warning("the embedded model did not load at start: %s", exc)
+
+
+def _code_sessions(settings: Settings):
+    """The sandboxed code sessions, or None and why code_interpreter cannot run here."""
+    try:
+        from threadloom.sandbox import CodeSessions, sandbox_problem
+    except ImportError as exc:
+        problem = f"the sandbox cannot be loaded ({exc})"
+    else:
+        problem = sandbox_problem()
+        if problem is None:
+            root = Path(settings.sandbox_dir or tempfile.mkdtemp(prefix="threadloom-sandboxes-"))
+            return CodeSessions(root, idle_seconds=settings.code_idle, timeout=settings.code_timeout), None
+    log.warning("code_interpreter is off: %s", problem)
+    return None, problem
+
+
+def _embedder(settings: Settings):
+    if settings.embeddings == "local":
+        return local_embedder()
+    return OpenAICompatEmbedder(settings.embeddings, settings.embeddings_model, settings.embeddings_api_key)
+
+
+class ThreadloomProcess:
+    """`executes`: this process runs runs and ingests files (serve, worker); an API replica
+    (serve --no-executor) leaves both to the workers and wakes them over the bus."""
+
+    def __init__(self, settings: Settings, executes: bool):
+        self.settings = settings
+        self.executes = executes
+        self.owner = f"threadloom-{uuid.uuid4().hex[:12]}"
+        self.db = Database(settings.database)
+        self.bus = self._bus()
+        self.writer = RunWriter(self.db, self.bus)
+        self.router = ModelRouter(settings)
+        self.embedder = _embedder(settings)
+        self.ingestion = IngestionWorker(self.db, self.embedder, self.owner) if executes else None
+        wake_ingestion = self.ingestion.wake if self.ingestion else (lambda: self.bus.signal("ingest", ""))
+        self.vector_stores = VectorStoreService(self.db, self.embedder, IndexCache(self.db), wake_ingestion)
+        if executes:
+            self.sessions, code_problem = _code_sessions(settings)
+        else:
+            # The workers run the code; each says at its start whether it can.
+            self.sessions, code_problem = None, None
+        self.files = FileService(self.db, settings.max_file_size)
+        code = CodeInterpreterTool(self.sessions, self.files) if self.sessions is not None else None
+        self.local = (
+            LocalDispatcher(RunExecutor(self.writer, self.router, self.owner, self.vector_stores, code)) if executes else None
+        )
+        self.dispatcher = ClusterDispatcher(self.bus, self.local) if settings.redis else self.local
+        self.sweeper = RunSweeper(self.writer, self.dispatcher, self.owner, local=self.local, bus=self.bus if settings.redis else None)
+        self.expiry = ExpirySweeper(self.db)
+        self.linker = ToolResourceLinker(self.embedder.model, wake_ingestion, code_problem)
+        self.runs = RunService(self.db, self.bus, self.writer, self.dispatcher, self.linker, run_ttl=settings.run_ttl)
+
+    def _bus(self):
+        if not self.settings.redis:
+            return EventBus()
+        from threadloom.runtime.redis_events import RedisEventBus
+
+        return RedisEventBus(self.settings.redis, self._final_event)
+
+    async def _final_event(self, run_id: str) -> tuple[str, dict] | None:
+        """The event that ends a run's stream, made from the store (the bus lost it)."""
+        loaded = await self.writer.load(run_id)
+        if loaded is None:
+            return None
+        run = loaded[0]
+        if run["status"] in TERMINAL or run["status"] == "requires_action":
+            return f"thread.run.{run['status']}", run
+        return None
+
+    def services(self) -> Services:
+        return Services(
+            db=self.db,
+            assistants=AssistantService(self.db, self.linker),
+            threads=ThreadService(self.db, self.linker),
+            messages=MessageService(self.db, self.linker),
+            runs=self.runs,
+            bus=self.bus,
+            router=self.router,
+            files=self.files,
+            vector_stores=self.vector_stores,
+            langgraph=LangGraphDoor(self.db, self.bus, self.runs),
+        )
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        await self.bus.start()
+        if self.settings.redis and self.local is not None:
+            self.bus.listen(
+                {"work": self.sweeper.wake, "cancel": self._cancel_here, "ingest": lambda _: self.ingestion.wake()},
+                on_reconnect=self.sweeper.wake,
+            )
+        await self.sweeper.start()
+        if self.ingestion is not None:
+            await self.ingestion.start()
+        await self.expiry.start()
+        if self.executes:
+            self._warm_models()
+
+    def _cancel_here(self, run_id: str) -> None:
+        # The replica that took the cancel wrote `cancelling`; the turn running here ends it.
+        if run_id in self.local.running():
+            self.local.cancel(run_id)
+
+    def _warm_models(self) -> None:
+        loop = asyncio.get_running_loop()
+        if any(r.backend == "openai_compat" for r in self.settings.routes):
+            # The tokenizer's tables take about a second to load: not on the first run's time.
+            loop.run_in_executor(None, count_o200k, "warm up")
+        for route in self.settings.routes:
+            if route.backend == "embedded":
+                # Load the local model in a thread now rather than on the event loop when the
+                # first run asks for its context window. A model that cannot load is
+                # reported by the runs that need it.
+                try:
+                    backend = self.router.backend_of(route)
+                except Exception as exc:
+                    log.warning("the embedded model is not available: %s", exc)
+                else:
+                    loop.run_in_executor(None, _load_embedded, backend)
+
+    async def drain(self, abort=lambda: False) -> None:
+        await self.dispatcher.drain(self.settings.shutdown_grace, abort)
+
+    async def stop(self) -> None:
+        await self.expiry.stop()
+        if self.sessions is not None:
+            await self.sessions.aclose()
+        if self.ingestion is not None:
+            await self.ingestion.stop()
+        await self.sweeper.stop()
+        await self.dispatcher.shutdown()
+        await self.bus.aclose()
+        await self.router.aclose()
+        await self.embedder.aclose()
+        await self.db.dispose()
+
