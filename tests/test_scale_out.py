@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_tool_outputs_submitted_through_another_replica_continue_the_run(cluster
         assert text_of(thread_messages(ha, thread["id"])[-1]) == "Oslo: 3C."
 
 
-def test_langgraph_join_stream_on_another_replica_and_resume_with_last_event_id(cluster, upstream):
+def test_langgraph_join_stream_on_another_replica_and_resume_elsewhere_when_it_dies(cluster, upstream):
     a, b = cluster.api(), cluster.api()
     cluster.worker()
     upstream.script(slow_reply("alpha beta gamma delta", delay=0.1))
@@ -157,11 +158,16 @@ def test_langgraph_join_stream_on_another_replica_and_resume_with_last_event_id(
             first.append(part)
             if len(first) == 3:
                 break
-        await stream.aclose()
-        # The client lost B: it resumes on A after the last event it saw.
+        b.proc.kill()  # B dies mid-stream
+        b.proc.wait()
+        try:
+            await stream.aclose()
+        except Exception:
+            pass
+        # The client resumes on A after the last event it saw.
         rest = [p async for p in la.runs.join_stream(thread["thread_id"], created["run_id"], last_event_id=first[-1].id)]
-        full = [p async for p in lb.runs.join_stream(thread["thread_id"], created["run_id"])]
-        joined = await lb.runs.join(thread["thread_id"], created["run_id"])
+        full = [p async for p in la.runs.join_stream(thread["thread_id"], created["run_id"])]
+        joined = await la.runs.join(thread["thread_id"], created["run_id"])
         return first, rest, full, joined
 
     first, rest, full, joined = asyncio.run(main())
@@ -301,3 +307,76 @@ def test_streams_and_new_runs_survive_a_redis_restart(cluster, upstream):
                 break
             assert time.monotonic() < deadline
         assert text_of(thread_messages(ha, thread["id"])[-1]) == "back"
+
+
+class PrivatePostgres:
+    """A PostgreSQL of the test's own (initdb in a scratch folder, run as the postgres
+    user), so the test can restart it without touching the one the suite shares."""
+
+    def __init__(self):
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        self.dir = Path(tempfile.mkdtemp(prefix="threadloom-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "--auth=trust", "-U", "postgres")
+        self.start()
+
+    def _as_postgres(self, *cmd: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(not Path("/usr/lib/postgresql").is_dir() or shutil.which("runuser") is None or os.geteuid() != 0,
+                    reason="starts a PostgreSQL of its own (as root, through runuser)")
+def test_processes_reconnect_after_postgresql_restarts(tmp_path, upstream):
+    pg = PrivatePostgres()
+    redis = RedisProcess(tmp_path)
+    redis.start()
+    procs = []
+    try:
+        api = start_server(tmp_path, pg.url, "--upstream", upstream.url, "--redis", redis.url, "--no-executor")
+        procs.append(api.proc)
+        cluster = Cluster.__new__(Cluster)
+        cluster.tmp, cluster.upstream, cluster.database, cluster.redis, cluster.procs = tmp_path, upstream, pg.url, redis, procs
+        worker = cluster.worker()
+        upstream.default({"text": "fine"})
+        with _client(api) as h:
+            assistant = create_assistant(h)
+            thread = create_thread(h, "before")
+            assert wait_run(h, thread["id"], start_run(h, thread["id"], assistant_id=assistant["id"])["id"])["status"] == "completed"
+            pg.stop()
+            down = h.get(f"/threads/{thread['id']}")
+            assert down.status_code == 503 and down.json()["error"]["code"] == "database_unavailable"
+            pg.start()
+            statuses = []
+            deadline = time.monotonic() + 20
+            while True:
+                response = h.post("/threads", json={"messages": [{"role": "user", "content": "after"}]})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    break
+                assert response.status_code == 503 and time.monotonic() < deadline
+                time.sleep(0.2)
+            again = response.json()
+            run = start_run(h, again["id"], assistant_id=assistant["id"])
+            assert wait_run(h, again["id"], run["id"], timeout=20)["status"] == "completed"
+        assert api.proc.poll() is None and worker.poll() is None
+        assert "Traceback" not in api.log()
+    finally:
+        for proc in procs:
+            stop(proc)
+        redis.kill()
+        pg.close()

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.auth import BearerKeyMiddleware
@@ -72,6 +72,20 @@ def create_app(settings: Settings) -> FastAPI:
         if _is_openai(request):
             return error_response(400, "An object with this id already exists.", code="conflict")
         return JSONResponse({"detail": "An object with this id already exists."}, status_code=409)
+
+    @app.exception_handler(DBAPIError)
+    async def on_database_error(request: Request, exc: DBAPIError):
+        if not (exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
+            log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+            message, status = "The server had an error while processing your request.", 500
+        else:
+            # PostgreSQL restarting or out of reach: the pool reconnects on the next request.
+            log.warning("the database is unavailable: %s", exc.orig)
+            message, status = "The database is unavailable; try again shortly.", 503
+        if _is_openai(request):
+            return error_response(status, message, "server_error", code="database_unavailable" if status == 503 else None,
+                                  headers={"Retry-After": "1"} if status == 503 else None)
+        return JSONResponse({"detail": message}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import time
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from threadloom.engine.executor import LEASE_SECONDS
 from threadloom.engine.run_writer import RunWriter, end_stored_run
 from threadloom.store import runs as run_queries
@@ -95,6 +97,8 @@ class RunSweeper:
             await asyncio.sleep(self.interval)
             try:
                 await self.sweep()
+            except (OperationalError, InterfaceError) as exc:
+                log.warning("run sweep skipped: the database is unavailable (%s)", exc.orig)
             except Exception:
                 log.exception("run sweep failed")
 
