@@ -28,7 +28,11 @@ from threadloom.runtime.events import RunEvent
 log = logging.getLogger("threadloom.runtime")
 
 KEY = "threadloom:run:{}"
-CHANNEL = "threadloom:{}"  # work, cancel, ingest
+CHANNEL = "threadloom:{}"  # cancel, ingest
+# Queued runs for the workers: a list, so that each wake-up reaches one worker (BLPOP),
+# not all of them. Losing one is harmless: the store is the queue, swept every second.
+WORK = "threadloom:work"
+MAX_WORK = 100_000
 # A stream lives a day while its run is active, an hour after it ended: long enough for a
 # client to rejoin a stream it lost, bounded for Redis's memory. A run of more than
 # MAX_EVENTS events keeps its newest.
@@ -50,6 +54,7 @@ class RedisEventBus:
         self._write_lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
+        self._taker: asyncio.Task | None = None
         self._down_since: float | None = None
 
     # -- publishing ----------------------------------------------------------------------
@@ -63,10 +68,10 @@ class RedisEventBus:
         self._pending.set()
 
     def signal(self, channel: str, run_id: str) -> None:
-        """Tell every process subscribed to `channel` (work, cancel, ingest) about a run. It
-        goes after the events published before it, on the same connection, so a worker woken
-        for a run finds its `created` and `queued` events already there."""
-        self._outbox.append(("signal", CHANNEL.format(channel), run_id))
+        """`work`: wake one worker for a queued run; `cancel`, `ingest`: tell every process.
+        It goes after the events published before it, on the same connection, so a worker
+        woken for a run finds its `created` and `queued` events already there."""
+        self._outbox.append(("work", run_id) if channel == "work" else ("signal", CHANNEL.format(channel), run_id))
         self._pending.set()
 
     async def start(self) -> None:
@@ -95,6 +100,9 @@ class RedisEventBus:
                     touched.setdefault(key, ACTIVE_SECONDS)
                 elif item[0] == "end":
                     touched[KEY.format(item[1])] = KEEP_FINISHED_SECONDS
+                elif item[0] == "work":
+                    pipe.rpush(WORK, item[1])
+                    pipe.ltrim(WORK, -MAX_WORK, -1)
                 else:
                     pipe.publish(item[1], item[2])
             for key, seconds in touched.items():
@@ -163,12 +171,38 @@ class RedisEventBus:
             after = batch[-1].seq + 1
             yield batch
 
+    async def ping(self) -> tuple[bool, str]:
+        try:
+            await self._redis.ping()
+            return True, "reachable"
+        except (RedisError, OSError) as exc:
+            return False, f"unreachable: {exc.__class__.__name__}"
+
     # -- signals -------------------------------------------------------------------------
 
-    def listen(self, handlers: dict[str, Callable[[str], None]], on_reconnect: Callable[[], None]) -> None:
-        """Call handlers[channel](run_id) for each signal; `on_reconnect` after a lost
-        subscription is back (signals sent meanwhile are lost: look at the store)."""
-        self._listener = asyncio.get_running_loop().create_task(self._listen(handlers, on_reconnect))
+    def listen(self, handlers: dict[str, Callable[[str], None]], on_reconnect: Callable[[], None],
+               take: Callable[[str], None], has_room: Callable[[], bool]) -> None:
+        """Call handlers[channel](run_id) for each signal, and take(run_id) for each queued run
+        this process gets while it has room; `on_reconnect` after a lost subscription is back
+        (signals sent meanwhile are lost: look at the store)."""
+        loop = asyncio.get_running_loop()
+        self._listener = loop.create_task(self._listen(handlers, on_reconnect))
+        self._taker = loop.create_task(self._take(take, has_room))
+
+    async def _take(self, take: Callable[[str], None], has_room: Callable[[], bool]) -> None:
+        while True:
+            if not has_room():
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                item = await self._redis.blpop([WORK], timeout=5)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if item is not None:
+                take(item[1].decode())
 
     async def _listen(self, handlers: dict[str, Callable[[str], None]], on_reconnect: Callable[[], None]) -> None:
         channels = {CHANNEL.format(name): handler for name, handler in handlers.items()}
@@ -197,7 +231,7 @@ class RedisEventBus:
                     pass
 
     async def aclose(self) -> None:
-        for task in (self._listener, self._task):
+        for task in (self._listener, self._taker, self._task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
