@@ -6,16 +6,20 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
+from asyncpg.exceptions import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from threadloom.api.auth import BearerKeyMiddleware
 from threadloom.api.langgraph import router as langgraph_router
 from threadloom.api.openai import router as openai_router
 from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
+from threadloom.api.operations import mount_docs_assets, router as operations_router
 from threadloom.api.request_guard import RequestGuardMiddleware
+from threadloom.api.request_log import RequestLogMiddleware
 from threadloom.api.responses import JSONResponse
 from threadloom.assembly import ThreadloomProcess
 from threadloom.config import Settings
@@ -28,13 +32,14 @@ def _is_openai(request: Request) -> bool:
     return request.url.path.startswith("/v1")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, migrate: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        process = ThreadloomProcess(settings, executes=settings.executes)
+        process = ThreadloomProcess(settings, executes=settings.executes, migrate=migrate)
         app.state.services = process.services()
         app.state.drain = process.drain
-        await process.start()
+        app.state.process = process
+        await process.start(listen=f"http://{settings.host}:{settings.port}")
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's scans, and collect young objects less often. Measured under 1,000
         # held streams, collection pauses took 40% of the loop and delayed deltas by up
@@ -73,19 +78,24 @@ def create_app(settings: Settings) -> FastAPI:
             return error_response(400, "An object with this id already exists.", code="conflict")
         return JSONResponse({"detail": "An object with this id already exists."}, status_code=409)
 
-    @app.exception_handler(DBAPIError)
-    async def on_database_error(request: Request, exc: DBAPIError):
-        if not (exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
+    async def on_database_error(request: Request, exc: Exception):
+        unreachable = not isinstance(exc, DBAPIError) or exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+        if not unreachable:
             log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
             message, status = "The server had an error while processing your request.", 500
         else:
             # PostgreSQL restarting or out of reach: the pool reconnects on the next request.
-            log.warning("the database is unavailable: %s", exc.orig)
+            log.warning("the database is unavailable: %s", getattr(exc, "orig", None) or exc)
             message, status = "The database is unavailable; try again shortly.", 503
         if _is_openai(request):
             return error_response(status, message, "server_error", code="database_unavailable" if status == 503 else None,
                                   headers={"Retry-After": "1"} if status == 503 else None)
         return JSONResponse({"detail": message}, status_code=status)
+
+    # Opening a connection fails outside SQLAlchemy's wrapping: refused, or PostgreSQL
+    # still starting.
+    for error_class in (DBAPIError, ConnectionError, PostgresConnectionError):
+        app.add_exception_handler(error_class, on_database_error)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):
@@ -110,8 +120,22 @@ def create_app(settings: Settings) -> FastAPI:
     async def health():
         return JSONResponse({"status": "ok"})
 
+    app.include_router(operations_router)
+    mount_docs_assets(app)
     app.include_router(openai_router)
     app.include_router(langgraph_router)
+    # Outermost last: the request's id and log line, CORS (so that preflights and 401s
+    # carry its headers), the key, the body limits.
     app.add_middleware(RequestGuardMiddleware, max_body=settings.max_request_size, max_upload=settings.max_file_size)
     app.add_middleware(BearerKeyMiddleware, keys=settings.api_keys)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "content-location", "location"],
+            max_age=600,
+        )
+    app.add_middleware(RequestLogMiddleware)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,50 @@ class Services:
     langgraph: LangGraphDoor | None = None
 
 
-def _load_embedded(backend) -> None:
+class ModelReadiness:
+    """Whether each model route can serve, for /readyz: an embedded model once it loaded,
+    an OpenAI-compatible server while it answers `GET /models` (asked at most every 5 s)."""
+
+    def __init__(self, router: ModelRouter):
+        self.router = router
+        self.states: dict[str, tuple[bool, str]] = {}
+        self._checked: dict[str, float] = {}
+
+    def load_embedded(self, route, backend) -> None:
+        began = time.monotonic()
+        try:
+            window = backend.context_window  # reading it loads the model, once
+        except Exception as exc:
+            log.warning("the embedded model did not load: %s", exc)
+            self.states[route.pattern] = (False, f"the embedded model did not load: {exc}")
+            return
+        seconds = time.monotonic() - began
+        log.info("embedded model loaded in %.1f s: %s, context %d tokens", seconds, Path(backend.model_path).name, window,
+                 extra={"fields": {"route": route.pattern, "load_seconds": round(seconds, 2), "context": window}})
+        self.states[route.pattern] = (True, f"loaded in {seconds:.1f} s, context {window} tokens")
+
+    async def check(self) -> dict[str, tuple[bool, str]]:
+        for route in self.router.routes:
+            if route.backend == "openai_compat" and time.monotonic() - self._checked.get(route.pattern, 0) > 5:
+                self._checked[route.pattern] = time.monotonic()
+                self.states[route.pattern] = await _upstream_answers(route.url)
+            elif route.backend == "embedded" and route.pattern not in self.states:
+                self.states[route.pattern] = (False, "the embedded model is loading")
+        return dict(self.states)
+
+
+async def _upstream_answers(url: str) -> tuple[bool, str]:
+    import aiohttp
+
     try:
-        backend.context_window  # reading it loads the model, once
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+            async with session.get(url.rstrip("/") + "/models") as response:
+                if response.status == 200:
+                    return True, f"{url} answers"
+                hint = " (does the URL end in /v1?)" if response.status == 404 and not url.rstrip("/").endswith("/v1") else ""
+                return False, f"{url}/models answered {response.status}{hint}"
     except Exception as exc:
-        log.warning("the embedded model did not load at start: %s", exc)
+        return False, f"{url} does not answer: {exc.__class__.__name__} {exc}".strip()
 
 
 def _code_sessions(settings: Settings):
@@ -86,8 +126,9 @@ class ThreadloomProcess:
     """`executes`: this process runs runs and ingests files (serve, worker); an API replica
     (serve --no-executor) leaves both to the workers and wakes them over the bus."""
 
-    def __init__(self, settings: Settings, executes: bool):
+    def __init__(self, settings: Settings, executes: bool, migrate: bool = True):
         self.settings = settings
+        self.migrate = migrate  # False: the command line brought the schema up to date
         self.executes = executes
         self.owner = f"threadloom-{uuid.uuid4().hex[:12]}"
         self.db = Database(settings.database)
@@ -113,6 +154,8 @@ class ThreadloomProcess:
         self.expiry = ExpirySweeper(self.db)
         self.linker = ToolResourceLinker(self.embedder.model, wake_ingestion, code_problem)
         self.runs = RunService(self.db, self.bus, self.writer, self.dispatcher, self.linker, run_ttl=settings.run_ttl)
+        self.models = ModelReadiness(self.router)
+        self.code_problem = code_problem
 
     def _bus(self):
         if not self.settings.redis:
@@ -145,18 +188,24 @@ class ThreadloomProcess:
             langgraph=LangGraphDoor(self.db, self.bus, self.runs),
         )
 
-    async def start(self) -> None:
-        await self.db.migrate()
+    async def start(self, listen: str | None = None) -> None:
+        """`listen`: the URL this process serves HTTP on (None: a worker)."""
+        if self.migrate:
+            await self.db.migrate()
         await self.bus.start()
         if self.settings.redis and self.local is not None:
             self.bus.listen(
-                {"work": self.sweeper.wake, "cancel": self._cancel_here, "ingest": lambda _: self.ingestion.wake()},
+                {"cancel": self._cancel_here, "ingest": lambda _: self.ingestion.wake()},
                 on_reconnect=self.sweeper.wake,
+                # The claim is conditional: a run another process took meanwhile is let be.
+                take=self.local.submit,
+                has_room=lambda: self.local.free_slots() > 0,
             )
         await self.sweeper.start()
         if self.ingestion is not None:
             await self.ingestion.start()
         await self.expiry.start()
+        self.banner(listen)
         if self.executes:
             self._warm_models()
 
@@ -174,13 +223,63 @@ class ThreadloomProcess:
             if route.backend == "embedded":
                 # Load the local model in a thread now rather than on the event loop when the
                 # first run asks for its context window. A model that cannot load is
-                # reported by the runs that need it.
+                # reported by /readyz and by the runs that need it.
                 try:
                     backend = self.router.backend_of(route)
                 except Exception as exc:
                     log.warning("the embedded model is not available: %s", exc)
+                    self.models.states[route.pattern] = (False, str(exc))
                 else:
-                    loop.run_in_executor(None, _load_embedded, backend)
+                    loop.run_in_executor(None, self.models.load_embedded, route, backend)
+
+    async def readiness(self) -> dict[str, tuple[bool, str]]:
+        """Each check /readyz makes: the database, Redis, and (where runs execute) the models."""
+        checks: dict[str, tuple[bool, str]] = {}
+        try:
+            await self.db.query(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+            checks["database"] = (True, "reachable")
+        except Exception as exc:
+            checks["database"] = (False, f"unreachable: {exc.__class__.__name__}")
+        if self.settings.redis:
+            checks["redis"] = await self.bus.ping()
+        if self.executes:
+            for pattern, state in (await self.models.check()).items():
+                checks[f"model {pattern}"] = state
+        return checks
+
+    def banner(self, listen: str | None) -> None:
+        """What this process is, in a few lines at start."""
+        from threadloom import __version__
+        from threadloom.cli import shown_url
+
+        role = "worker" if listen is None else ("API replica (runs execute on workers)" if not self.executes else "server")
+        head = f"threadloom {__version__} {role}"
+        lines = [head + f" listening on {listen}" if listen else head]
+        lines.append(f"database: {shown_url(self.settings.database)}")
+        lines.append(f"event bus: {'Redis ' + shown_url(self.settings.redis) if self.settings.redis else 'in-process'}")
+        if self.executes:
+            for route in self.settings.routes:
+                if route.backend == "embedded":
+                    path = route.model_path or self.settings.model_path
+                    try:
+                        path = path or self.router.backend_of(route).model_path
+                        size = f", {Path(path).stat().st_size / 2**20:.0f} MiB"
+                    except Exception:
+                        size = ""
+                    lines.append(f"model {route.pattern!r}: embedded {path or 'packaged SmolLM2-135M'}{size}, context up to "
+                                 f"{self.settings.embedded_context} tokens (loading in the background)")
+                else:
+                    sent = f", sent as {route.model!r}" if route.model else ""
+                    lines.append(f"model {route.pattern!r}: OpenAI-compatible server {route.url}{sent}")
+            lines.append("code_interpreter: " + ("bubblewrap sandbox" if self.sessions is not None else f"off ({self.code_problem})"))
+        embeddings = "local all-MiniLM-L6-v2 (int8 ONNX, offline)" if self.settings.embeddings == "local" else \
+            f"{self.settings.embeddings} model {self.settings.embeddings_model}"
+        lines.append(f"embeddings: {embeddings}")
+        keys = self.settings.api_keys or {}
+        projects = sorted(set(keys.values()))
+        lines.append(f"auth: {len(keys)} API key(s), project(s) {', '.join(projects)}" if keys else "auth: off (any key or none is accepted)")
+        for line in lines:
+            log.info(line)
 
     async def drain(self, abort=lambda: False) -> None:
         await self.dispatcher.drain(self.settings.shutdown_grace, abort)

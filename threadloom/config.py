@@ -11,6 +11,8 @@ import os
 import tomllib
 from dataclasses import dataclass
 
+from threadloom.logs import FORMATS
+
 
 @dataclass(frozen=True)
 class ModelRoute:
@@ -49,6 +51,8 @@ class Settings:
     embeddings_model: str | None = None
     embeddings_api_key: str | None = None
     redis: str | None = None  # the shared event bus of several processes
+    log_format: str = "text"
+    cors_origins: tuple[str, ...] = ()
     executes: bool = True  # False: an API replica; `threadloom worker`s execute its runs
 
 
@@ -91,6 +95,8 @@ def _route_from_mapping(data: dict) -> ModelRoute:
         raise ValueError(f"unknown route option(s): {', '.join(sorted(unknown))}")
     if backend == "openai_compat" and not data.get("url"):
         raise ValueError(f"route {data.get('pattern')!r}: openai_compat needs url=")
+    if data.get("url"):
+        check_base_url(data["url"], f"route {data.get('pattern')!r}: url")
     return ModelRoute(
         pattern=data.get("pattern", "*"),
         backend=backend,
@@ -101,11 +107,39 @@ def _route_from_mapping(data: dict) -> ModelRoute:
     )
 
 
+def check_base_url(url: str, what: str) -> None:
+    """An OpenAI-compatible base URL: http(s)://host[:port]/... (most end in /v1)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        parts.port  # raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} {url!r}: expected an http(s) base URL such as http://127.0.0.1:11434/v1")
+
+
+def database_url(value: str) -> str:
+    """A SQLAlchemy URL, or a path to a SQLite file (`./my.db`, `/var/lib/threadloom.db`)."""
+    if "://" in value:
+        return value
+    import pathlib
+
+    return "sqlite:///" + str(pathlib.Path(value).expanduser().resolve())
+
+
 def load_routes_file(path: str) -> list[ModelRoute]:
     """A TOML file with `[[models]]` tables (pattern, backend, url, api_key, model, model_path)."""
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
-    return [_route_from_mapping(entry) for entry in data.get("models", [])]
+    unknown = set(data) - {"models"}
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))} (expected [[models]] tables)")
+    try:
+        return [_route_from_mapping(entry) for entry in data.get("models", [])]
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def build_routes(
@@ -194,7 +228,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedded-threads", type=int, default=_env("EMBEDDED_THREADS"), help="CPU threads of the embedded model; default half the cores (THREADLOOM_EMBEDDED_THREADS)")
     parser.add_argument("--embedded-max-tokens", type=int, default=_env("EMBEDDED_MAX_TOKENS", "1024"), help="tokens a turn of the embedded model may write when the run sets no max_completion_tokens (THREADLOOM_EMBEDDED_MAX_TOKENS)")
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="THREADLOOM_LOG_LEVEL")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error"),
+                        help="debug adds each model call (THREADLOOM_LOG_LEVEL)")
+    parser.add_argument("--log-format", default=_env("LOG_FORMAT", "text"), help="text, or json: one object per line (THREADLOOM_LOG_FORMAT)")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="repeatable; browsers on this origin (or * for any) may call the API (THREADLOOM_CORS_ORIGINS, comma-separated)")
     parser.add_argument("--shutdown-grace", type=float, default=_env("SHUTDOWN_GRACE", "10"), help="seconds running turns get to finish on SIGTERM/SIGINT before their runs are ended (THREADLOOM_SHUTDOWN_GRACE)")
     parser.add_argument("--read-timeout", type=float, default=_env("READ_TIMEOUT", "10"), help="seconds a client has to send a request's headers (its body then gets this plus 1 s per 64 KiB) (THREADLOOM_READ_TIMEOUT)")
     parser.add_argument("--code-timeout", type=float, default=_env("CODE_TIMEOUT", "60"), help="seconds one code_interpreter execution may take (THREADLOOM_CODE_TIMEOUT)")
@@ -224,10 +262,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.api_keys_file:
         api_keys.update(load_api_keys_file(args.api_keys_file))
     route_flags = args.route if args.route else [r for r in (_env("ROUTES") or "").split(";") if r.strip()]
+    if args.upstream:
+        check_base_url(args.upstream, "--upstream")
+    if args.log_format not in FORMATS:
+        raise ValueError(f"--log-format {args.log_format!r}: expected one of {', '.join(FORMATS)}")
+    cors = args.cors_origin if args.cors_origin else _env_list("CORS_ORIGINS")
+    for origin in cors:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(f"--cors-origin {origin!r}: expected * or an origin such as https://app.example.com")
     return Settings(
         host=args.host,
         port=args.port,
-        database=args.database,
+        database=database_url(args.database),
         api_keys=api_keys,
         routes=build_routes(
             route_flags,
@@ -255,5 +301,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embeddings_model=args.embeddings_model,
         embeddings_api_key=args.embeddings_api_key,
         redis=args.redis,
+        log_format=args.log_format,
+        cors_origins=tuple(origin.rstrip("/") for origin in cors),
         executes=not getattr(args, "no_executor", False),
     )

@@ -20,7 +20,7 @@ log = logging.getLogger("threadloom")
 
 
 async def _work(settings: Settings) -> None:
-    process = ThreadloomProcess(settings, executes=True)
+    process = ThreadloomProcess(settings, executes=True, migrate=False)
     await process.start()
     log.info("worker %s is taking runs", process.owner)
     signals = asyncio.Queue()
@@ -36,6 +36,5 @@ async def _work(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvloop.run(_work(settings))
     return 0

@@ -8,7 +8,8 @@ import orjson
 
 from threadloom.store.projects import DEFAULT, current_project
 
-OPEN_PATHS = frozenset({"/healthz", "/v1/health", "/ok", "/info"})
+# Probes and scrapers: no key (the API's description, /docs and /openapi.json, needs one).
+OPEN_PATHS = frozenset({"/healthz", "/v1/health", "/ok", "/info", "/readyz", "/metrics"})
 
 
 class BearerKeyMiddleware:

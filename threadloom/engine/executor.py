@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import orjson
 
 
+from threadloom import metrics
 from threadloom.domain import ids
 from threadloom.domain.message import new_assistant_message, text_part
 from threadloom.domain.run_status import is_terminal
@@ -27,6 +28,7 @@ from threadloom.engine.run_writer import (
     close_stored_parts,
     end_run_body,
     end_stored_run,
+    log_run_state,
     usage_wire,
 )
 from threadloom.llm.base import ChatRequest, Finish, ModelError, TextDelta, ToolCallDelta, Usage
@@ -213,6 +215,7 @@ class RunExecutor:
             await end_stored_run(self.writer, run_id, "queued", "expired")
             return None
         if claimed is not None:
+            log_run_state(claimed[0])
             self.writer.bus.publish(run_id, "thread.run.in_progress", claimed[0])
         return claimed
 
@@ -236,11 +239,21 @@ class RunExecutor:
             await self._search_for_model(turn)
             return True
         request = await self._request(turn, backend, model_name, completion_left)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("model call for run %s", run["id"], extra={"fields": {
+                "run": run["id"], "backend": type(backend).__name__, "model": request.model,
+                "messages": len(request.messages), "tools": len(request.tools or ()), "tool_choice": request.tool_choice,
+                "max_tokens": request.max_tokens,
+            }, "in_message": ("run",)})
         stream = backend.stream_chat(request)
+        asked = time.perf_counter()
         try:
             async for chunk in stream:
                 if cancel.is_set():
                     raise CancelRequested()
+                if asked and type(chunk) in (TextDelta, ToolCallDelta):
+                    metrics.FIRST_TOKEN_SECONDS.observe(time.perf_counter() - asked)
+                    asked = 0.0
                 if type(chunk) is TextDelta:
                     await self._on_text(turn, chunk.text)
                 elif type(chunk) is ToolCallDelta:

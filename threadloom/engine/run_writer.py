@@ -4,8 +4,10 @@ saw, so a cancel that lands mid-turn is never overwritten."""
 
 from __future__ import annotations
 
+import logging
 import time
 
+from threadloom import metrics
 from threadloom.domain.message import text_part
 from threadloom.domain.run_status import check_transition, is_terminal
 from threadloom.runtime.events import EventBus
@@ -13,11 +15,31 @@ from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
 from threadloom.store.objects import ObjectStore, message_store, step_store
 
+log = logging.getLogger("threadloom.runs")
+
 # The reason an in-progress assistant message becomes incomplete, by how its run ended.
 MESSAGE_REASON = {"cancelled": "run_cancelled", "expired": "run_expired", "failed": "run_failed", "incomplete": "max_tokens"}
 # What an in-progress step becomes, by how its run ended.
 STEP_STATUS = {"cancelled": "cancelled", "expired": "expired", "failed": "failed", "incomplete": "completed", "completed": "completed"}
 _STAMP = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at", "completed": "completed_at"}
+
+
+def log_run_state(run: dict) -> None:
+    """One line per state change of a run; a failed run's at WARNING, so it always shows."""
+    status = run["status"]
+    if is_terminal(status):
+        metrics.run_finished(run, time.time() - run["created_at"])
+    level = logging.WARNING if status == "failed" else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    fields = {"run": run["id"], "thread": run["thread_id"], "model": run["model"], "status": status}
+    if is_terminal(status):
+        usage = run.get("usage") or {}
+        fields["tokens"] = usage.get("total_tokens")
+        fields["duration_s"] = int(time.time()) - run["created_at"]
+        if run.get("last_error"):
+            fields["last_error"] = f"{run['last_error']['code']}: {run['last_error']['message']}"
+    log.log(level, "run %s %s", run["id"], status, extra={"fields": fields, "in_message": ("run", "status")})
 
 
 class StaleRun(Exception):
@@ -72,6 +94,8 @@ class RunWriter:
                 store.put(conn, body)
 
         await self.db.transact(write, durable=durable)
+        if expect_status != run["status"] and expect_status is not None:
+            log_run_state(run)
         for name, data in events:
             self.bus.publish(run["id"], name, data)
         if expect_status is not None and is_terminal(run["status"]):

@@ -76,6 +76,27 @@ def ai(message_id: str, text: str, calls: list[tuple[str, str, str]] = ()) -> di
     }
 
 
+def _describe(message: dict, usage: dict | None, model: str | None, finish_reason: str) -> None:
+    """usage_metadata and response_metadata of an ai message, from what the model reported."""
+    if usage:
+        if "input_tokens" not in usage:
+            usage = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
+                     "total_tokens": usage["total_tokens"]}
+        message["usage_metadata"] = usage
+    if model:
+        message["response_metadata"] = {"model_name": model, "finish_reason": finish_reason}
+
+
+def _added(first: dict | None, second: dict | None) -> dict | None:
+    """Usage of a message whose text and tool calls came from two steps."""
+    if not first or not second:
+        return first or second
+    if "input_tokens" not in second:
+        second = {"input_tokens": second["prompt_tokens"], "output_tokens": second["completion_tokens"],
+                  "total_tokens": second["total_tokens"]}
+    return {k: first[k] + second[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
+
+
 def tool(call_id: str, name: str, output: str) -> dict:
     return {
         "content": output,
@@ -128,10 +149,15 @@ def render(
     waiting_run_id: str | None = None,
     until_ordinal: int | None = None,
     without_outputs: str | None = None,
+    usage: dict[str, dict] | None = None,
+    models: dict[str, str] | None = None,
 ) -> Rendered:
     """messages / steps: (ordinal, body) of one thread. `waiting_run_id`: the run waiting
     for tool outputs, whose open tool step is shown as an ai message with tool calls.
-    `until_ordinal` and `without_outputs` (a step id) give the state a run started from."""
+    `until_ordinal` and `without_outputs` (a step id) give the state a run started from.
+    `usage` (by message or tool step id) and `models` (by run id) fill the ai messages'
+    usage_metadata and response_metadata, as LangChain's chat models do."""
+    usage, models = usage or {}, models or {}
     units: list[tuple[int, int, dict]] = [(o, 0, b) for o, b in messages if b["status"] != "in_progress"]
     for ordinal, body in steps:
         if body["type"] == "tool_calls":
@@ -146,6 +172,8 @@ def render(
         if kind == 0:
             if body["role"] == "assistant":
                 message = ai(body["id"], stored_content(body) if all(p["type"] == "text" for p in body["content"]) else "")
+                cut = (body.get("incomplete_details") or {}).get("reason") == "max_tokens"
+                _describe(message, usage.get(body["id"]), models.get(body.get("run_id")), "length" if cut else "stop")
                 previous_text = (message, body.get("run_id"))
             else:
                 message = human(body["id"], stored_content(body))
@@ -166,9 +194,12 @@ def render(
         triples = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls]
         if previous_text is not None and previous_text[1] == body["run_id"] and not previous_text[0]["tool_calls"]:
             merged = ai(previous_text[0]["id"], previous_text[0]["content"], triples)
+            _describe(merged, _added(previous_text[0]["usage_metadata"], usage.get(body["id"])), models.get(body["run_id"]), "tool_calls")
             out.messages[-1] = merged
         else:
-            out.messages.append(ai(body["id"], "", triples))
+            message = ai(body["id"], "", triples)
+            _describe(message, usage.get(body["id"]), models.get(body["run_id"]), "tool_calls")
+            out.messages.append(message)
             out.times.append(body["created_at"])
         previous_text = None
         if show_outputs:

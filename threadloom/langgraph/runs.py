@@ -25,6 +25,7 @@ from typing import AsyncIterator
 from pydantic import ValidationError
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
+from threadloom import metrics
 from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.errors import NotFound as DomainNotFound
 from threadloom.domain.message import CreateMessageRequest, new_message
@@ -34,6 +35,7 @@ from threadloom.langgraph import graph
 from threadloom.langgraph.assistants import check_config, load_for_run, resolve_assistant_id, view as assistant_view
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.domain.run_status import STOP_EVENTS
+from threadloom.engine.run_writer import log_run_state
 from threadloom.langgraph.ids import check_run_id, check_thread_id, uuid7
 from threadloom.langgraph.messages import ParsedInput, output_text, parse_input, render
 from threadloom.langgraph.requests import RunCreate
@@ -273,6 +275,7 @@ class LangGraphRuns:
         return await self.db.query(lambda conn: fetch_run(conn, run_id))
 
     def _announce(self, run: dict) -> None:
+        log_run_state(run)
         self.bus.publish(run["id"], "thread.run.created", run)
         self.bus.publish(run["id"], "thread.run.queued", run)
         self.engine.dispatcher.submit(run["id"])
@@ -745,7 +748,7 @@ class LangGraphRuns:
             def read(conn):
                 contents = load_contents(conn, [row.thread_id])[row.thread_id]
                 return render(contents.messages, contents.steps, until_ordinal=door["base_ordinal"],
-                              without_outputs=door.get("resumed_step")).messages
+                              without_outputs=door.get("resumed_step"), usage=contents.usage, models=contents.models).messages
 
             base = await self.db.query(read)
         return StreamTranslator(
@@ -770,6 +773,7 @@ class LangGraphRuns:
         last = parse_event_id(last_event_id)
         if last is not None:
             from_start = True
+        metrics.ACTIVE_STREAMS.inc()
         try:
             while row.engine_run_id is None and row.stored_status is None:
                 if not await self._wait_started(row.id, HEARTBEAT_SECONDS):
@@ -826,6 +830,7 @@ class LangGraphRuns:
                     finished = True
                     return
         finally:
+            metrics.ACTIVE_STREAMS.dec()
             if not finished and cancel_on_disconnect:
                 self.cancel_later(row)
 

@@ -48,6 +48,9 @@ class Contents:
     steps: list[tuple[int, dict]] = field(default_factory=list)
     latest_run: tuple[str, str, dict] | None = None  # id, status, body
     pending_langgraph: bool = False
+    # What the AI messages' usage_metadata and response_metadata say.
+    usage: dict[str, dict] = field(default_factory=dict)  # message or tool step id -> step usage
+    models: dict[str, str] = field(default_factory=dict)  # run id -> model
 
 
 def interrupt_of(step_id: str, calls: list[dict]) -> dict:
@@ -125,6 +128,12 @@ def load_contents(conn: Connection, thread_ids: list[str]) -> dict[str, Contents
     ):
         if body["type"] == "tool_calls":
             out[tid].steps.append((ordinal, body))
+            if body.get("usage"):
+                out[tid].usage[body["id"]] = body["usage"]
+        elif body.get("usage"):
+            out[tid].usage[body["step_details"]["message_creation"]["message_id"]] = body["usage"]
+    for tid, run_id, body in conn.execute(select(R.c.thread_id, R.c.id, R.c.body).where(R.c.thread_id.in_(thread_ids))):
+        out[tid].models[run_id] = body["model"]
     latest = select(R.c.thread_id, func.max(R.c.seq).label("seq")).where(R.c.thread_id.in_(thread_ids)).group_by(R.c.thread_id).subquery()
     for tid, run_id, status, body in conn.execute(
         select(R.c.thread_id, R.c.id, R.c.status, R.c.body).join(latest, R.c.seq == latest.c.seq)
@@ -140,7 +149,7 @@ def load_contents(conn: Connection, thread_ids: list[str]) -> dict[str, Contents
 def snapshot_of(thread: ThreadRow, contents: Contents) -> Snapshot:
     status = thread_status(contents)
     waiting = contents.latest_run[0] if contents.latest_run and contents.latest_run[1] == "requires_action" else None
-    rendered = render(contents.messages, contents.steps, waiting_run_id=waiting)
+    rendered = render(contents.messages, contents.steps, waiting_run_id=waiting, usage=contents.usage, models=contents.models)
     return Snapshot(thread, rendered, status, contents.latest_run)
 
 

@@ -33,10 +33,12 @@ import importlib.util
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
+from threadloom import metrics
 from threadloom.domain.ids import call_id
 from threadloom.llm import grammar as grammars
 from threadloom.llm.base import ChatRequest, Chunk, Finish, ModelError, TextDelta, ToolCallDelta, Usage
@@ -173,6 +175,7 @@ class EmbeddedBackend:
                 cancelled.set()
 
         def job() -> None:
+            began = time.perf_counter()
             try:
                 if not cancelled.is_set():
                     self._run(request, emit, cancelled)
@@ -181,6 +184,7 @@ class EmbeddedBackend:
             except Exception as exc:  # a llama.cpp failure must fail the run, not the worker
                 emit(ModelError(f"embedded model failed: {exc}"))
             finally:
+                metrics.EMBEDDED_BUSY_SECONDS.inc(time.perf_counter() - began)
                 emit(done)
 
         self._active.add(cancelled)

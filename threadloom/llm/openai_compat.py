@@ -16,6 +16,7 @@ import asyncio
 import aiohttp
 import orjson
 
+from threadloom import metrics
 from threadloom.llm.base import ChatRequest, Chunk, Finish, ModelError, TextDelta, ToolCallDelta, Usage
 from threadloom.llm.tokenizer import count_o200k
 
@@ -142,8 +143,12 @@ class OpenAICompatBackend:
                 self.base_url + "/chat/completions", data=orjson.dumps(_payload(request, stream)), headers=self._headers
             ) as response:
                 if response.status != 200:
+                    metrics.UPSTREAM_ERRORS.labels("rate_limited" if response.status == 429 else f"http_{response.status // 100}xx").inc()
                     body = await response.read()
                     message = _error_message(response.status, body)
+                    if response.status == 404 and not self.base_url.endswith("/v1"):
+                        message += (f" ({self.base_url}/chat/completions was not found: OpenAI-compatible servers"
+                                    " serve under /v1, so the URL most likely needs to end in /v1)")
                     code = "rate_limit_exceeded" if response.status == 429 else "server_error"
                     if stream and NO_STREAMED_TOOLS in message.lower():
                         raise _NoStreaming(message)
@@ -160,15 +165,19 @@ class OpenAICompatBackend:
                         raise ModelError(exc.message) from None
                     raise
         except (asyncio.TimeoutError, TimeoutError):
+            metrics.UPSTREAM_ERRORS.labels("timeout").inc()
             raise ModelError(f"The model server at {self.base_url} timed out: it sent nothing for {self._timeout.sock_read:g} s.") from None
         except aiohttp.ClientConnectorError as exc:
+            metrics.UPSTREAM_ERRORS.labels("connect").inc()
             reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
             raise ModelError(f"Could not connect to the model server at {self.base_url}: {reason.lower()}.") from None
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionResetError):
+            metrics.UPSTREAM_ERRORS.labels("disconnect").inc()
             if started:
                 raise ModelError("The model server closed the connection before the answer was finished.") from None
             raise _Retry("The model server closed the connection before answering.", "server_error", None) from None
         except aiohttp.ClientError as exc:
+            metrics.UPSTREAM_ERRORS.labels("other").inc()
             raise ModelError(f"The request to the model server at {self.base_url} failed ({exc.__class__.__name__}).") from None
 
     async def _read_whole(self, response: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:

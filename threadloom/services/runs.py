@@ -18,7 +18,7 @@ from threadloom.domain.run import (
 )
 from threadloom.domain.run_status import TERMINAL
 from threadloom.domain.thread import CreateThreadRequest
-from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run
+from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run, log_run_state
 from threadloom.runtime.events import EventBus
 from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
@@ -72,6 +72,7 @@ class RunService:
         return {**_run_columns(run, state), **self.dispatcher.reservation()}
 
     def _announce(self, run: dict) -> None:
+        log_run_state(run)
         self.bus.publish(run["id"], "thread.run.created", run)
         self.bus.publish(run["id"], "thread.run.queued", run)
         self.dispatcher.submit(run["id"])

@@ -5,7 +5,7 @@ Hot statements are built once with bind parameters."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from threadloom.domain.run_status import ACTIVE
 from threadloom.store import tables
@@ -102,6 +102,10 @@ def queued_to_take(conn: Connection, owner: str, now: int) -> list[str]:
         _runs.c.status == "queued", or_(_runs.c.owner.is_(None), _runs.c.lease_until < now, _runs.c.owner == owner)
     ).limit(200)
     return list(conn.execute(stmt).scalars())
+
+
+def count_queued(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(_runs).where(_runs.c.status == "queued")).scalar()
 
 
 def release_queued(conn: Connection, owner: str) -> list[str]:

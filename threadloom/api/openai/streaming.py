@@ -11,6 +11,7 @@ import orjson
 
 from starlette.responses import StreamingResponse
 
+from threadloom import metrics
 from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.domain.run_step import step_wire
 from threadloom.runtime.events import EventBus
@@ -36,6 +37,7 @@ def _frame(event, search_content: bool) -> bytes:
 async def run_event_frames(bus: EventBus, run_id: str, start: int, search_content: bool = False) -> AsyncIterator[bytes]:
     """`search_content`: whether step events keep their file_search results' content
     (the run was created with that `include[]`)."""
+    metrics.ACTIVE_STREAMS.inc()
     try:
         async for batch in bus.read_batches(run_id, start, idle=KEEPALIVE_SECONDS):
             if not batch:
@@ -54,6 +56,8 @@ async def run_event_frames(bus: EventBus, run_id: str, start: int, search_conten
         # thread.run.failed): the SDK raises APIError on an `error` event with an "error" key.
         log.exception("stream of run %s broke", run_id)
         yield ERROR_FRAME + DONE_FRAME
+    finally:
+        metrics.ACTIVE_STREAMS.dec()
 
 
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
