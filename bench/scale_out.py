@@ -39,6 +39,10 @@ from load import closed_loop, new_client, paired_sequence  # noqa: E402
 from percentiles import summary_ms  # noqa: E402
 
 
+class _SkipThroughput(Exception):
+    pass
+
+
 def start_redis(work: Path) -> tuple[subprocess.Popen, str]:
     port = servers.free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -125,6 +129,8 @@ async def main_async(args) -> dict:
             return url
 
         # 1. throughput of the three shapes, one after the other on fresh databases
+        if args.latency_only:
+            raise _SkipThroughput
         single = start_api(work, database("bench_scale_single"), up, None, "single")
         started.append(single)
         report["one serve"] = await throughput([single], [single], args.concurrency, args.window)
@@ -145,7 +151,9 @@ async def main_async(args) -> dict:
         report["2 API + 2 workers"] = await throughput(group[:2], group, args.concurrency, args.window)
         for p in group:
             p.stop()
-
+    except _SkipThroughput:
+        pass
+    try:
         # 2. and 3.: a single serve against an API replica + worker, side by side
         single = start_api(work, database("bench_scale_single2"), up, None, "single-2")
         db = database("bench_scale_split2")
@@ -186,6 +194,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 

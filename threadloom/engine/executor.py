@@ -35,6 +35,7 @@ from threadloom.llm.base import ChatRequest, Finish, ModelError, TextDelta, Tool
 from threadloom.llm.routing import ModelRouter
 from threadloom.store import runs as run_queries
 from threadloom.store.objects import message_store, step_store, thread_store
+from threadloom.store.projects import current_project
 
 log = logging.getLogger("threadloom.engine")
 
@@ -140,6 +141,10 @@ class RunExecutor:
         if claimed is None:
             return
         run, state, history, stores, code_files = claimed
+        if state.get("project") and current_project.get() is None:
+            # Handed over by the sweeper or the bus, not by the request: what the run writes
+            # (code_interpreter's files) belongs to its project.
+            current_project.set(state["project"])
         turn = Turn(run, state, history=history, stores=stores, code_files=code_files)
         deadline = turn.run["expires_at"]
         try:

@@ -10,8 +10,6 @@ import time
 
 from threadloom.engine.executor import LEASE_SECONDS, RunExecutor
 from threadloom.engine.run_writer import end_stored_run
-from threadloom.store import projects
-from threadloom.store import runs as run_queries
 
 log = logging.getLogger("threadloom.runtime")
 
@@ -48,8 +46,6 @@ class LocalDispatcher:
 
     async def _run(self, run_id: str, cancel: asyncio.Event) -> None:
         try:
-            if projects.current_project.get() is None:
-                await self._enter_project(run_id)
             async with self._slots:
                 await self._executor.execute(run_id, cancel)
         except asyncio.CancelledError:
@@ -64,13 +60,6 @@ class LocalDispatcher:
             entry = self._running.get(run_id)
             if entry is not None and entry[1] is cancel:
                 del self._running[run_id]
-
-    async def _enter_project(self, run_id: str) -> None:
-        """A run handed over by the sweeper or the bus, not by a request: what it writes
-        (code_interpreter's files) belongs to its thread's project."""
-        project = await self._executor.writer.db.query(lambda conn: run_queries.project_of_run(conn, run_id))
-        if project is not None:
-            projects.current_project.set(project)
 
     def cancel(self, run_id: str) -> bool:
         """Interrupt the run's turn if this process is executing it."""

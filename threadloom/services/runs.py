@@ -21,6 +21,7 @@ from threadloom.domain.thread import CreateThreadRequest
 from threadloom.engine.run_writer import RunWriter, StaleRun, end_stored_run, log_run_state
 from threadloom.runtime.events import EventBus
 from threadloom.store import runs as run_queries
+from threadloom.store.projects import current_project
 from threadloom.store.database import Database
 from threadloom.store.objects import assistant_store, message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
@@ -69,6 +70,10 @@ class RunService:
     def queue_columns(self, run: dict, state: dict) -> dict:
         """The columns of a run being queued: reserved for this process when it executes
         runs (both doors create runs with these)."""
+        project = current_project.get()
+        if project is not None:
+            # Whoever executes the run (another process, after a restart) works in its project.
+            state["project"] = project
         return {**_run_columns(run, state), **self.dispatcher.reservation()}
 
     def _announce(self, run: dict) -> None:

@@ -147,9 +147,3 @@ def runs_in_status(conn: Connection, run_ids: list[str], statuses) -> list[str]:
     stmt = select(_runs.c.id).where(_runs.c.id.in_(run_ids), _runs.c.status.in_(tuple(statuses)))
     return list(conn.execute(stmt).scalars())
 
-
-def project_of_run(conn: Connection, run_id: str) -> str | None:
-    """The project of the thread the run belongs to."""
-    threads = tables.threads
-    stmt = select(threads.c.project).join(_runs, _runs.c.thread_id == threads.c.id).where(_runs.c.id == run_id)
-    return conn.execute(stmt).scalar()
