@@ -29,8 +29,13 @@ def test_the_issue_code_streams_metadata_then_agent_updates(server, upstream):
     assert message["content"] == "The threadloom team made me."
     assert message["type"] == "ai"
     assert message["tool_calls"] == [] and message["invalid_tool_calls"] == []
-    assert message["additional_kwargs"] == {} and message["response_metadata"] == {}
-    assert message["name"] is None and message["usage_metadata"] is None and message["id"]
+    assert message["additional_kwargs"] == {}
+    # What the model server reported, as LangChain's chat models carry it.
+    assert message["response_metadata"] == {"model_name": "openai", "finish_reason": "stop"}
+    usage = message["usage_metadata"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert message["name"] is None and message["id"]
     # The graph assistant's configured model is the one the model server was asked for.
     sent = upstream.requests()[-1]
     assert sent["model"] == "openai"

@@ -76,24 +76,26 @@ def ai(message_id: str, text: str, calls: list[tuple[str, str, str]] = ()) -> di
     }
 
 
-def _describe(message: dict, usage: dict | None, model: str | None, finish_reason: str) -> None:
+def describe_ai(message: dict, usage: dict | None, model: str | None, finish_reason: str) -> None:
     """usage_metadata and response_metadata of an ai message, from what the model reported."""
     if usage:
-        if "input_tokens" not in usage:
-            usage = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
-                     "total_tokens": usage["total_tokens"]}
-        message["usage_metadata"] = usage
+        message["usage_metadata"] = _langchain_usage(usage)
     if model:
         message["response_metadata"] = {"model_name": model, "finish_reason": finish_reason}
 
 
-def _added(first: dict | None, second: dict | None) -> dict | None:
-    """Usage of a message whose text and tool calls came from two steps."""
+def _langchain_usage(usage: dict) -> dict:
+    if "input_tokens" in usage:
+        return usage
+    return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
+            "total_tokens": usage["total_tokens"]}
+
+
+def added_usage(first: dict | None, second: dict | None) -> dict | None:
+    """Usage of a message whose text and tool calls came from two steps (LangChain's keys)."""
     if not first or not second:
-        return first or second
-    if "input_tokens" not in second:
-        second = {"input_tokens": second["prompt_tokens"], "output_tokens": second["completion_tokens"],
-                  "total_tokens": second["total_tokens"]}
+        return _langchain_usage(first or second) if (first or second) else None
+    first, second = _langchain_usage(first), _langchain_usage(second)
     return {k: first[k] + second[k] for k in ("input_tokens", "output_tokens", "total_tokens")}
 
 
@@ -173,7 +175,7 @@ def render(
             if body["role"] == "assistant":
                 message = ai(body["id"], stored_content(body) if all(p["type"] == "text" for p in body["content"]) else "")
                 cut = (body.get("incomplete_details") or {}).get("reason") == "max_tokens"
-                _describe(message, usage.get(body["id"]), models.get(body.get("run_id")), "length" if cut else "stop")
+                describe_ai(message, usage.get(body["id"]), models.get(body.get("run_id")), "length" if cut else "stop")
                 previous_text = (message, body.get("run_id"))
             else:
                 message = human(body["id"], stored_content(body))
@@ -194,11 +196,11 @@ def render(
         triples = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls]
         if previous_text is not None and previous_text[1] == body["run_id"] and not previous_text[0]["tool_calls"]:
             merged = ai(previous_text[0]["id"], previous_text[0]["content"], triples)
-            _describe(merged, _added(previous_text[0]["usage_metadata"], usage.get(body["id"])), models.get(body["run_id"]), "tool_calls")
+            describe_ai(merged, added_usage(previous_text[0]["usage_metadata"], usage.get(body["id"])), models.get(body["run_id"]), "tool_calls")
             out.messages[-1] = merged
         else:
             message = ai(body["id"], "", triples)
-            _describe(message, usage.get(body["id"]), models.get(body["run_id"]), "tool_calls")
+            describe_ai(message, usage.get(body["id"]), models.get(body["run_id"]), "tool_calls")
             out.messages.append(message)
             out.times.append(body["created_at"])
         previous_text = None

@@ -90,6 +90,7 @@ class StreamTranslator:
             "thread_id": thread_id,
             "user_id": "",
         }
+        self.model = model
         self._model_metadata = {"ls_provider": "openai", "ls_model_name": model, "ls_model_type": "chat"}
         if temperature is not None:
             self._model_metadata["ls_temperature"] = temperature
@@ -104,6 +105,7 @@ class StreamTranslator:
         self.text: list[str] = []
         self.final_text: str | None = None
         self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        self.usage: dict | None = None  # of the turn's completed steps
         self._meta: dict | None = None
         self._meta_bytes: bytes | None = None
         self._chunk_suffix: bytes | None = None
@@ -236,16 +238,19 @@ class StreamTranslator:
                 if self.msg_id is None:
                     self.msg_id = data["id"]
         elif name == "thread.run.step.completed":
+            if data.get("usage"):
+                self.usage = lc.added_usage(self.usage, data["usage"])
             if data.get("type") == "tool_calls":
                 calls = lc.step_calls(data)
                 if calls and all(c["function"].get("output") is not None for c in calls):
                     self._tools_node(calls, emit)
         elif name in ("thread.run.completed", "thread.run.incomplete"):
-            self._agent_node(emit, None)
+            cut = (data.get("incomplete_details") or {}).get("reason") in ("max_completion_tokens", "max_prompt_tokens")
+            self._agent_node(emit, None, "length" if cut else "stop")
             self.ended = True
         elif name == "thread.run.requires_action":
             required = data["required_action"]["submit_tool_outputs"]["tool_calls"]
-            message = self._agent_node(emit, required)
+            message = self._agent_node(emit, required, "tool_calls")
             step_id = self._tool_step_id or derived_id("tool-step", data["id"], str(self.step))
             interrupt = {"__interrupt__": [interrupt_of(step_id, message["tool_calls"])]}
             emit("interrupt", "updates" if self.want["updates"] else "values", lambda: interrupt)
@@ -266,8 +271,9 @@ class StreamTranslator:
         emit("messages", "messages/metadata", lambda: {message_id: {"metadata": self._agent_meta()}}, when=first)
         emit("messages", "messages/partial", lambda: [self._accumulated()])
 
-    def _agent_node(self, emit, required) -> dict:
-        message = self._accumulated(required)
+    def _agent_node(self, emit, required, finish_reason: str) -> dict:
+        message = dict(self._accumulated(required))
+        lc.describe_ai(message, self.usage, self.model, finish_reason)
         self.values.append(message)
         emit("updates", "updates", lambda: {graph.AGENT_NODE: {"messages": [message]}})
         emit("values", "values", lambda: {"messages": list(self.values)})
