@@ -4,6 +4,8 @@ schemas, polling a run until it stops, and reading the raw JSON behind an SDK ca
 
 from __future__ import annotations
 
+import threading
+
 import time
 from dataclasses import dataclass
 
@@ -128,6 +130,23 @@ def read_stream(response) -> list[SseEvent]:
 def post_stream(http, path: str, body: dict) -> list[SseEvent]:
     with http.stream("POST", path, json=body) as response:
         return read_stream(response)
+
+
+class BackgroundStream:
+    """A streamed POST read to its end in a thread, while the test does other things.
+    `events` is None until the stream ended."""
+
+    def __init__(self, http, path: str, body: dict):
+        self.events: list[SseEvent] | None = None
+        self._thread = threading.Thread(target=self._read, args=(http, path, body), daemon=True)
+        self._thread.start()
+
+    def _read(self, http, path, body) -> None:
+        self.events = post_stream(http, path, body)
+
+    def wait(self, timeout: float) -> list[SseEvent] | None:
+        self._thread.join(timeout)
+        return self.events
 
 
 def names(events: list[SseEvent]) -> list[str]:

@@ -17,6 +17,7 @@ from conftest import free_port
 from conftest import test_database_url as database_under_test
 from openapi_schemas import assert_schema
 from run_checks import (
+    BackgroundStream,
     WEATHER_TOOL,
     create_assistant,
     create_thread,
@@ -240,25 +241,19 @@ def test_a_cancel_through_another_server_ends_the_stream_and_the_model_call(serv
     with httpx.Client(base_url=a.v1, timeout=30) as ha, httpx.Client(base_url=b.v1, timeout=30) as hb:
         assistant = create_assistant(ha, model="slow")
         thread = create_thread(ha, "talk for a minute")
-        result: dict = {}
-
-        def consume():
-            result["events"] = post_stream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
-
-        reader = threading.Thread(target=consume, daemon=True)
-        reader.start()
+        stream = BackgroundStream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
         message = wait_for_assistant_message(hb, thread["id"])
         assert hb.post(f"/threads/{thread['id']}/runs/{message['run_id']}/cancel").status_code == 200
-        reader.join(20)
-        assert "events" in result, "A's stream did not end after B cancelled the run"
-        assert [e.name for e in result["events"]][-2:] == ["thread.run.cancelled", "done"]
+        stream.wait(20)
+        assert stream.events is not None, "A's stream did not end after B cancelled the run"
+        assert [e.name for e in stream.events][-2:] == ["thread.run.cancelled", "done"]
         assert chunk_model.hung_up.wait(10), "A kept reading the model after the cancel"
         for h in (ha, hb):
             assert wait_run(h, thread["id"], message["run_id"])["status"] == "cancelled"
         final = thread_messages(hb, thread["id"])[-1]
         assert final["status"] == "incomplete" and final["incomplete_details"] == {"reason": "run_cancelled"}
         # The message keeps what A streamed of it.
-        streamed = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in result["events"] if e.name == "thread.message.delta")
+        streamed = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in stream.events if e.name == "thread.message.delta")
         assert streamed and text_of(final) == streamed
 
 

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 from conftest import free_port, start_server, stop, test_database_url as database_under_test
 from langgraph_support import client as lg_client, slow_reply
 from run_checks import (
+    BackgroundStream,
     create_assistant, create_thread, names, post_stream, start_run, text_of, thread_messages, wait_for_assistant_message,
     wait_run,
 )
@@ -184,22 +184,16 @@ def test_a_cancel_through_any_replica_stops_the_run_on_its_worker(cluster, upstr
     with _client(a) as ha, _client(b) as hb:
         assistant = create_assistant(ha)
         thread = create_thread(ha, "talk")
-        result: dict = {}
-
-        def consume():
-            result["events"] = post_stream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
-
-        reader = threading.Thread(target=consume, daemon=True)
-        reader.start()
+        stream = BackgroundStream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
         message = wait_for_assistant_message(hb, thread["id"])
         assert hb.post(f"/threads/{thread['id']}/runs/{message['run_id']}/cancel").json()["status"] == "cancelling"
         ended = wait_run(hb, thread["id"], message["run_id"], until={"cancelled"}, timeout=5)
         assert ended["cancelled_at"] is not None
-        reader.join(10)
-        assert names(result["events"])[-2:] == ["thread.run.cancelled", "done"]
+        stream.wait(10)
+        assert names(stream.events)[-2:] == ["thread.run.cancelled", "done"]
         final = thread_messages(ha, thread["id"])[-1]
         assert final["status"] == "incomplete" and final["incomplete_details"] == {"reason": "run_cancelled"}
-        streamed = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in result["events"] if e.name == "thread.message.delta")
+        streamed = "".join(e.data["delta"]["content"][0]["text"]["value"] for e in stream.events if e.name == "thread.message.delta")
         assert text_of(final) == streamed
         # The model call stopped: the worker asked for nothing more and the thread is free.
         upstream.script({"text": "next"})
@@ -230,21 +224,15 @@ def test_a_worker_killed_mid_run_fails_it_and_every_stream_ends(cluster, upstrea
     with _client(a) as ha:
         assistant = create_assistant(ha)
         thread = create_thread(ha, "talk")
-        result: dict = {}
-
-        def consume():
-            result["events"] = post_stream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
-
-        reader = threading.Thread(target=consume, daemon=True)
-        reader.start()
+        stream = BackgroundStream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
         message = wait_for_assistant_message(ha, thread["id"])
         time.sleep(1.5)  # past a text flush: what the client saw is stored
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
         cluster.worker()  # a survivor; the API replica would end the run alone as well
-        reader.join(30)
-        assert "events" in result, "the stream did not end after its worker died"
-        assert names(result["events"])[-2:] == ["thread.run.failed", "done"]
+        stream.wait(30)
+        assert stream.events is not None, "the stream did not end after its worker died"
+        assert names(stream.events)[-2:] == ["thread.run.failed", "done"]
         ended = wait_run(ha, thread["id"], message["run_id"])
         assert ended["status"] == "failed" and ended["last_error"]["code"] == "server_error"
         final = thread_messages(ha, thread["id"])[-1]
@@ -283,21 +271,15 @@ def test_streams_and_new_runs_survive_a_redis_restart(cluster, upstream):
     with _client(a) as ha:
         assistant = create_assistant(ha)
         thread = create_thread(ha, "talk")
-        result: dict = {}
-
-        def consume():
-            result["events"] = post_stream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
-
-        reader = threading.Thread(target=consume, daemon=True)
-        reader.start()
+        stream = BackgroundStream(ha, f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
         message = wait_for_assistant_message(ha, thread["id"])
         cluster.redis.kill()
         # The run goes on on the worker (the store is the truth); the stream ends with
         # the run's final state read from the store.
         assert wait_run(ha, thread["id"], message["run_id"], timeout=30)["status"] == "completed"
-        reader.join(30)
-        assert "events" in result, "the stream hung when Redis went away"
-        assert names(result["events"])[-2:] == ["thread.run.completed", "done"]
+        stream.wait(30)
+        assert stream.events is not None, "the stream hung when Redis went away"
+        assert names(stream.events)[-2:] == ["thread.run.completed", "done"]
         cluster.redis.start()
         upstream.script({"text": "back"})
         deadline = time.monotonic() + 20
