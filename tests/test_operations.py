@@ -352,6 +352,7 @@ def test_a_database_path_is_understood_as_a_sqlite_file(launch, tmp_path):
     (["--upstream", "localhost:11434"], "--upstream"),
     (["--upstream", "ftp://x/v1"], "--upstream"),
     (["--log-format", "xml"], "--log-format"),
+    (["--log-level", "loud"], "--log-level"),
     (["--cors-origin", "example.com"], "--cors-origin"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, args, mentions):

@@ -228,8 +228,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedded-threads", type=int, default=_env("EMBEDDED_THREADS"), help="CPU threads of the embedded model; default half the cores (THREADLOOM_EMBEDDED_THREADS)")
     parser.add_argument("--embedded-max-tokens", type=int, default=_env("EMBEDDED_MAX_TOKENS", "1024"), help="tokens a turn of the embedded model may write when the run sets no max_completion_tokens (THREADLOOM_EMBEDDED_MAX_TOKENS)")
     parser.add_argument("--run-ttl", type=int, default=_env("RUN_TTL", "600"), help="seconds a run may take, tool-output waits included, before it expires (THREADLOOM_RUN_TTL; OpenAI: 600)")
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=("debug", "info", "warning", "error"),
-                        help="debug adds each model call (THREADLOOM_LOG_LEVEL)")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
+                        help="debug, info, warning or error; debug adds each model call (THREADLOOM_LOG_LEVEL)")
     parser.add_argument("--log-format", default=_env("LOG_FORMAT", "text"), help="text, or json: one object per line (THREADLOOM_LOG_FORMAT)")
     parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                         help="repeatable; browsers on this origin (or * for any) may call the API (THREADLOOM_CORS_ORIGINS, comma-separated)")
@@ -264,6 +264,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     route_flags = args.route if args.route else [r for r in (_env("ROUTES") or "").split(";") if r.strip()]
     if args.upstream:
         check_base_url(args.upstream, "--upstream")
+    if args.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"--log-level {args.log_level!r}: expected debug, info, warning or error")
     if args.log_format not in FORMATS:
         raise ValueError(f"--log-format {args.log_format!r}: expected one of {', '.join(FORMATS)}")
     cors = args.cors_origin if args.cors_origin else _env_list("CORS_ORIGINS")
@@ -289,7 +291,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         embedded_threads=args.embedded_threads,
         embedded_max_tokens=args.embedded_max_tokens,
         run_ttl=args.run_ttl,
-        log_level=args.log_level,
+        log_level=args.log_level.lower(),
         max_file_size=args.max_file_size,
         shutdown_grace=args.shutdown_grace,
         max_request_size=args.max_request_size,
