@@ -146,6 +146,13 @@ class RunExecutor:
             # (code_interpreter's files) belongs to its project.
             current_project.set(state["project"])
         turn = Turn(run, state, history=history, stores=stores, code_files=code_files)
+        if self.code_interpreter is None and any(t["type"] == "code_interpreter" for t in run["tools"]):
+            # Accepted by an API replica, taken by a worker that cannot sandbox code: say so
+            # rather than run without the tool.
+            await self._end(turn, "failed", last_error={
+                "code": "server_error", "message": "code_interpreter is not available on the worker that took this run "
+                "(it has no sandbox: see its log at start)"})
+            return
         deadline = turn.run["expires_at"]
         try:
             remaining = deadline - time.time() if deadline else None
