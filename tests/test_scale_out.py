@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from conftest import free_port, start_server, stop, test_database_url as database_under_test
-from langgraph_support import client as lg_client, slow_reply
+from langgraph_support import client as lg_client, slow_reply, wait_status
 from run_checks import (
     BackgroundStream,
     create_assistant, create_thread, names, post_stream, start_run, text_of, thread_messages, wait_for_assistant_message,
@@ -360,3 +360,38 @@ def test_processes_reconnect_after_postgresql_restarts(tmp_path, upstream):
             stop(proc)
         redis.kill()
         pg.close()
+
+
+def test_a_run_enqueued_on_a_replica_that_dies_still_starts(cluster, upstream):
+    """LangGraph's multitask `enqueue`: the second run waits for the first. The replica
+    that took both dies while the first runs on the worker; the second still runs."""
+    a, b = cluster.api(), cluster.api()
+    cluster.worker()
+    upstream.script(slow_reply("first answer here", delay=0.3), {"text": "second answer"})
+
+    async def main():
+        la, lb = lg_client(a), lg_client(b)
+        thread = await la.threads.create()
+        tid = thread["thread_id"]
+        first = await la.runs.create(tid, "agent", input=HI)
+        second = await la.runs.create(tid, "agent", input={"messages": [{"role": "user", "content": "again"}]},
+                                      multitask_strategy="enqueue")
+        a.proc.kill()
+        a.proc.wait()
+        # Only B's own sweep can start it: nothing asks B's LangGraph door until it ran
+        # (the thread is read through B's OpenAI door, the same store).
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(base_url=b.v1, headers={"OpenAI-Beta": "assistants=v2"}) as hb:
+            while True:
+                listed = (await hb.get(f"/threads/{tid}/messages", params={"order": "desc", "limit": 1})).json()["data"]
+                if listed and text_of(listed[0]) == "second answer" and listed[0]["status"] == "completed":
+                    break
+                assert time.monotonic() < deadline, "the enqueued run never started"
+                await asyncio.sleep(0.2)
+        done = await wait_status(lb, tid, second["run_id"], "success", timeout=30)
+        state = await lb.threads.get_state(tid)
+        return first, done, state
+
+    first, done, state = asyncio.run(main())
+    assert done["status"] == "success"
+    assert [m["content"] for m in state["values"]["messages"]] == ["hi", "first answer here", "again", "second answer"]

@@ -155,6 +155,8 @@ class ThreadloomProcess:
         self.linker = ToolResourceLinker(self.embedder.model, wake_ingestion, code_problem)
         self.runs = RunService(self.db, self.bus, self.writer, self.dispatcher, self.linker, run_ttl=settings.run_ttl)
         self.models = ModelReadiness(self.router)
+        self.langgraph: LangGraphDoor | None = None
+        self._langgraph_sweep: asyncio.Task | None = None
         self.code_problem = code_problem
 
     def _bus(self):
@@ -175,6 +177,8 @@ class ThreadloomProcess:
         return None
 
     def services(self) -> Services:
+        if self.langgraph is None:
+            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs)
         return Services(
             db=self.db,
             assistants=AssistantService(self.db, self.linker),
@@ -185,7 +189,7 @@ class ThreadloomProcess:
             router=self.router,
             files=self.files,
             vector_stores=self.vector_stores,
-            langgraph=LangGraphDoor(self.db, self.bus, self.runs),
+            langgraph=self.langgraph,
         )
 
     async def start(self, listen: str | None = None) -> None:
@@ -205,6 +209,8 @@ class ThreadloomProcess:
         if self.ingestion is not None:
             await self.ingestion.start()
         await self.expiry.start()
+        if self.langgraph is not None:
+            self._langgraph_sweep = asyncio.get_running_loop().create_task(self.langgraph.runs.sweep_forever())
         self.banner(listen)
         if self.executes:
             self._warm_models()
@@ -285,6 +291,9 @@ class ThreadloomProcess:
         await self.dispatcher.drain(self.settings.shutdown_grace, abort)
 
     async def stop(self) -> None:
+        if self._langgraph_sweep is not None:
+            self._langgraph_sweep.cancel()
+            await asyncio.gather(self._langgraph_sweep, return_exceptions=True)
         await self.expiry.stop()
         if self.sessions is not None:
             await self.sessions.aclose()

@@ -237,19 +237,31 @@ class LangGraphRuns:
         if self._recovered:
             return
         self._recovered = True
+        self._spawn(self.recover())
 
-        async def recover():
-            try:
-                threads = await self.db.query(lambda conn: conn.execute(
-                    select(L.c.thread_id).where(
-                        or_(and_(L.c.engine_run_id.is_(None), L.c.status.is_(None)), L.c.status == ROLLBACK)
-                    ).distinct()).scalars().all())
-                for thread_id in threads:
-                    await self.pump(thread_id)
-            except Exception:
-                log.exception("could not recover waiting LangGraph runs")
+    async def recover(self, only_idle: bool = False) -> None:
+        """Pump the threads with waiting runs. `only_idle`: those whose engine run is not
+        queued or executing (the process that was to start the next one is gone)."""
+        def waiting(conn):
+            stmt = select(L.c.thread_id).where(
+                or_(and_(L.c.engine_run_id.is_(None), L.c.status.is_(None)), L.c.status == ROLLBACK))
+            if only_idle:
+                busy = select(R.c.thread_id).where(R.c.status.in_(BUSY_ENGINE))
+                stmt = stmt.where(L.c.thread_id.not_in(busy))
+            return conn.execute(stmt.distinct()).scalars().all()
 
-        self._spawn(recover())
+        try:
+            for thread_id in await self.db.query(waiting):
+                await self.pump(thread_id)
+        except Exception:
+            log.exception("could not recover waiting LangGraph runs")
+
+    async def sweep_forever(self, interval: float = 5.0) -> None:
+        """In every process: a run enqueued behind another on its thread starts even when
+        the replica that enqueued it died before the one ahead finished."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.recover(only_idle=True)
 
     def _signal_started(self, run_id: str) -> None:
         event = self._started.pop(run_id, None)
