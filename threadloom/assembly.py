@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from threadloom.config import Settings
+from threadloom.config import Settings, shown_url
 from threadloom.domain.run_status import TERMINAL
 from threadloom.engine.code_interpreter import CodeInterpreterTool
 from threadloom.engine.executor import RunExecutor
@@ -256,7 +256,6 @@ class ThreadloomProcess:
     def banner(self, listen: str | None) -> None:
         """What this process is, in a few lines at start."""
         from threadloom import __version__
-        from threadloom.cli import shown_url
 
         role = "worker" if listen is None else ("API replica (runs execute on workers)" if not self.executes else "server")
         head = f"threadloom {__version__} {role}"

@@ -11,7 +11,7 @@ import sys
 import time
 
 from threadloom import __version__
-from threadloom.config import _env, add_serve_arguments, settings_from_args
+from threadloom.config import _env, add_serve_arguments, settings_from_args, shown_url
 
 log = logging.getLogger("threadloom")
 
@@ -51,16 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations and exit", formatter_class=_Help)
     add_serve_arguments(migrate)
     return parser
-
-
-def shown_url(url: str) -> str:
-    """A database URL with its password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
 
 
 def _reason(exc: BaseException) -> str:

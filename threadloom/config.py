@@ -120,6 +120,16 @@ def check_base_url(url: str, what: str) -> None:
         raise ValueError(f"{what} {url!r}: expected an http(s) base URL such as http://127.0.0.1:11434/v1")
 
 
+def shown_url(url: str) -> str:
+    """A database or Redis URL with its password hidden, for logs and messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
 def database_url(value: str) -> str:
     """A SQLAlchemy URL, or a path to a SQLite file (`./my.db`, `/var/lib/threadloom.db`)."""
     if "://" in value:
