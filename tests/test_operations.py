@@ -56,7 +56,7 @@ def test_every_response_carries_a_request_id_the_sdk_exposes(json_server):
     assert isinstance(line["duration_ms"], float)
 
 
-def test_each_run_state_change_is_one_line_and_failures_are_warnings(json_server, upstream):
+def test_each_run_state_change_is_one_line_and_failures_are_errors(json_server, upstream):
     with httpx.Client(base_url=json_server.v1, timeout=30, headers=BETA) as h:
         assistant = create_assistant(h)
         upstream.script({"text": "fine"})
@@ -73,7 +73,7 @@ def test_each_run_state_change_is_one_line_and_failures_are_warnings(json_server
     done = next(e for e in lines if e.get("run") == ok["id"] and e["status"] == "completed")
     assert done["thread"] == thread["id"] and done["model"] == "gpt-4o" and done["tokens"] > 0 and "duration_s" in done
     failed = next(e for e in lines if e.get("run") == bad["id"] and e["status"] == "failed")
-    assert failed["level"] == "warning" and "context too long" in failed["last_error"]
+    assert failed["level"] == "error" and "context too long" in failed["last_error"]
 
 
 def test_text_log_lines_have_time_and_level_and_debug_shows_model_calls(server_factory, upstream):

@@ -25,11 +25,11 @@ _STAMP = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "faile
 
 
 def log_run_state(run: dict) -> None:
-    """One line per state change of a run; a failed run's at WARNING, so it always shows."""
+    """One line per state change of a run; a failed run's at ERROR, so it shows at every --log-level."""
     status = run["status"]
     if is_terminal(status):
         metrics.run_finished(run, time.time() - run["created_at"])
-    level = logging.WARNING if status == "failed" else logging.INFO
+    level = logging.ERROR if status == "failed" else logging.INFO
     if not log.isEnabledFor(level):
         return
     fields = {"run": run["id"], "thread": run["thread_id"], "model": run["model"], "status": status}
