@@ -70,8 +70,9 @@ class Cluster:
         self.redis.start()
         self.procs: list[subprocess.Popen] = []
 
-    def api(self):
-        server = start_server(self.tmp, self.database, "--upstream", self.upstream.url, "--redis", self.redis.url, "--no-executor")
+    def api(self, *extra: str):
+        server = start_server(self.tmp, self.database, "--upstream", self.upstream.url, "--redis", self.redis.url,
+                              "--no-executor", *extra)
         self.procs.append(server.proc)
         return server
 
@@ -395,3 +396,25 @@ def test_a_run_enqueued_on_a_replica_that_dies_still_starts(cluster, upstream):
     first, done, state = asyncio.run(main())
     assert done["status"] == "success"
     assert [m["content"] for m in state["values"]["messages"]] == ["hi", "first answer here", "again", "second answer"]
+
+
+@pytest.mark.skipif(__import__("threadloom.sandbox", fromlist=["sandbox_problem"]).sandbox_problem() is not None,
+                    reason="needs the code_interpreter sandbox")
+def test_files_a_worker_writes_belong_to_the_runs_project(cluster, upstream):
+    """The worker has no request to take the project from: the run carries it."""
+    a = cluster.api("--api-key", "sk-alpha-key-1:alpha", "--api-key", "sk-beta-key-22:beta")
+    cluster.worker()
+    code = "open('/mnt/data/out.txt', 'w').write('from the worker')\nprint('written')"
+    upstream.script({"tool_calls": [{"name": "code_interpreter", "arguments": {"code": code}}]},
+                    {"text": "Here: sandbox:/mnt/data/out.txt"})
+    alpha = {"Authorization": "Bearer sk-alpha-key-1", "OpenAI-Beta": "assistants=v2"}
+    with httpx.Client(base_url=a.v1, timeout=30, headers=alpha) as h:
+        assistant = create_assistant(h, tools=[{"type": "code_interpreter"}])
+        thread = create_thread(h, "write a file")
+        run = wait_run(h, thread["id"], start_run(h, thread["id"], assistant_id=assistant["id"])["id"])
+        assert run["status"] == "completed", run["last_error"]
+        (annotation,) = thread_messages(h, thread["id"])[-1]["content"][0]["text"]["annotations"]
+        file_id = annotation["file_path"]["file_id"]
+        assert h.get(f"/files/{file_id}/content").text == "from the worker"
+    beta = {"Authorization": "Bearer sk-beta-key-22", "OpenAI-Beta": "assistants=v2"}
+    assert httpx.get(f"{a.v1}/files/{file_id}", headers=beta).status_code == 404

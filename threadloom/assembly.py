@@ -242,7 +242,7 @@ class ThreadloomProcess:
         """Each check /readyz makes: the database, Redis, and (where runs execute) the models."""
         checks: dict[str, tuple[bool, str]] = {}
         try:
-            await self.db.query(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+            await self.db.ping()
             checks["database"] = (True, "reachable")
         except Exception as exc:
             checks["database"] = (False, f"unreachable: {exc.__class__.__name__}")

@@ -35,7 +35,6 @@ from threadloom.langgraph import graph
 from threadloom.langgraph.assistants import check_config, load_for_run, resolve_assistant_id, view as assistant_view
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.domain.run_status import STOP_EVENTS
-from threadloom.engine.run_writer import log_run_state
 from threadloom.langgraph.ids import check_run_id, check_thread_id, uuid7
 from threadloom.langgraph.messages import ParsedInput, output_text, parse_input, render
 from threadloom.langgraph.requests import RunCreate
@@ -286,12 +285,6 @@ class LangGraphRuns:
     async def _reload(self, run_id: str) -> RunRow | None:
         return await self.db.query(lambda conn: fetch_run(conn, run_id))
 
-    def _announce(self, run: dict) -> None:
-        log_run_state(run)
-        self.bus.publish(run["id"], "thread.run.created", run)
-        self.bus.publish(run["id"], "thread.run.queued", run)
-        self.engine.dispatcher.submit(run["id"])
-
     async def _cancel_engine(self, thread_id: str, engine_run_id: str) -> None:
         try:
             await self.engine.cancel(thread_id, engine_run_id)
@@ -346,7 +339,7 @@ class LangGraphRuns:
         self._recover_once()
         created = await self.db.transact(lambda conn: self._create_tx(conn, prepared))
         if created.engine_run is not None:
-            self._announce(created.engine_run)
+            self.engine.announce(created.engine_run)
         for run_id in created.settled:
             self._signal_started(run_id)
         for engine_run_id in created.cancel:
@@ -535,7 +528,7 @@ class LangGraphRuns:
                     self._wait_then_pump(thread_id, decision[1])
                     break
                 if kind == "started":
-                    self._announce(decision[2])
+                    self.engine.announce(decision[2])
                     self._signal_started(decision[1])
                 elif kind == "settled":
                     self._signal_started(decision[1])

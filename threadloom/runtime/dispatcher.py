@@ -22,10 +22,6 @@ class LocalDispatcher:
         self._running: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
         self._draining = False
 
-    @property
-    def owner(self) -> str:
-        return self._executor.owner
-
     def reservation(self) -> dict:
         """Columns that reserve a run being queued for this process: it starts the run
         itself, and another may take it only if this process stops renewing the lease."""
@@ -109,7 +105,7 @@ class LocalDispatcher:
 class ClusterDispatcher:
     """Dispatch among processes that share a Redis bus. A run queued here is started here
     when this process executes runs (reserved for it, as alone); an API replica without an
-    executor leaves it free and wakes the workers, one of which reserves and starts it.
+    executor leaves it free and wakes one worker, whose (conditional) claim starts it.
     A cancel reaches the process executing the run, wherever it is."""
 
     def __init__(self, bus, local: LocalDispatcher | None):

@@ -146,7 +146,6 @@ class RedisEventBus:
             try:
                 reply = await self._redis.xread({key: f"0-{after}"}, count=1000, block=max(1, int(wait * 1000)))
             except (RedisError, OSError):
-                reply = None
                 await asyncio.sleep(RETRY_SECONDS)
                 final = await self._final_event(run_id)
                 if final is not None:

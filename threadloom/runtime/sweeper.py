@@ -54,7 +54,7 @@ class RunSweeper:
                     self.bus.signal("work", run_id)
                 await self.bus.flush()
 
-    def wake(self, _run_id: str | None = None) -> None:
+    def wake(self) -> None:
         """New work may be queued: take it now (a take already under way goes round again)."""
         if self.local is None:
             return

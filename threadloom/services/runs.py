@@ -76,7 +76,8 @@ class RunService:
             state["project"] = project
         return {**_run_columns(run, state), **self.dispatcher.reservation()}
 
-    def _announce(self, run: dict) -> None:
+    def announce(self, run: dict) -> None:
+        """A run was queued (by either door): say so, and hand it over."""
         log_run_state(run)
         self.bus.publish(run["id"], "thread.run.created", run)
         self.bus.publish(run["id"], "thread.run.queued", run)
@@ -96,7 +97,7 @@ class RunService:
 
         run = await self.db.transact(insert)
         self.linker.wake_ingestion()
-        self._announce(run)
+        self.announce(run)
         return run
 
     async def create_thread_and_run(self, req: CreateThreadAndRunRequest, include: tuple = ()) -> tuple[dict, dict]:
@@ -113,7 +114,7 @@ class RunService:
         thread, run = await self.db.transact(insert)
         self.linker.wake_ingestion()
         self.bus.publish(run["id"], "thread.created", thread)
-        self._announce(run)
+        self.announce(run)
         return thread, run
 
     @staticmethod

@@ -123,6 +123,10 @@ class Database:
             finally:
                 conn.rollback()
 
+    async def ping(self) -> None:
+        """A round trip to the database; raises when it cannot be reached."""
+        await self.query(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+
     async def migrate(self) -> None:
         """Apply Alembic migrations up to head. Several processes may start at once on one
         PostgreSQL: an advisory lock makes them take turns."""
