@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from threadloom.api.auth import BearerKeyMiddleware
 from threadloom.api.langgraph import router as langgraph_router
+from threadloom.langgraph.user_graphs import load_config
 from threadloom.api.openai import router as openai_router
 from threadloom.api.openai.errors import api_error_response, error_response, param_from_loc
 from threadloom.api.operations import mount_docs_assets, router as operations_router
@@ -33,9 +34,12 @@ def _is_openai(request: Request) -> bool:
 
 
 def create_app(settings: Settings, migrate: bool = True) -> FastAPI:
+    # The user's graphs are imported before the server starts: a broken langgraph.json stops it.
+    user_graphs = load_config(settings.langgraph_config) if settings.langgraph_config else {}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        process = ThreadloomProcess(settings, executes=settings.executes, migrate=migrate)
+        process = ThreadloomProcess(settings, executes=settings.executes, migrate=migrate, user_graphs=user_graphs)
         app.state.services = process.services()
         app.state.drain = process.drain
         app.state.process = process

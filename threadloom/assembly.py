@@ -21,6 +21,7 @@ from threadloom.engine.code_interpreter import CodeInterpreterTool
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
 from threadloom.langgraph.door import LangGraphDoor
+from threadloom.langgraph.user_graphs import UserGraph
 from threadloom.llm.routing import ModelRouter
 from threadloom.llm.tokenizer import count_o200k
 from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder
@@ -126,7 +127,8 @@ class ThreadloomProcess:
     """`executes`: this process runs runs and ingests files (serve, worker); an API replica
     (serve --no-executor) leaves both to the workers and wakes them over the bus."""
 
-    def __init__(self, settings: Settings, executes: bool, migrate: bool = True):
+    def __init__(self, settings: Settings, executes: bool, migrate: bool = True,
+                 user_graphs: dict[str, UserGraph] | None = None):
         self.settings = settings
         self.migrate = migrate  # False: the command line brought the schema up to date
         self.executes = executes
@@ -156,6 +158,7 @@ class ThreadloomProcess:
         self.runs = RunService(self.db, self.bus, self.writer, self.dispatcher, self.linker, run_ttl=settings.run_ttl)
         self.models = ModelReadiness(self.router)
         self.langgraph: LangGraphDoor | None = None
+        self.user_graphs = user_graphs or {}
         self._langgraph_sweep: asyncio.Task | None = None
         self.code_problem = code_problem
 
@@ -178,7 +181,7 @@ class ThreadloomProcess:
 
     def services(self) -> Services:
         if self.langgraph is None:
-            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs)
+            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs, self.user_graphs)
         return Services(
             db=self.db,
             assistants=AssistantService(self.db, self.linker),

@@ -139,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     from threadloom.app import create_app
     from threadloom.draining_server import DrainingServer
 
-    app = create_app(settings, migrate=False)
+    from threadloom.langgraph.user_graphs import GraphConfigError
+
+    try:
+        app = create_app(settings, migrate=False)
+    except GraphConfigError as exc:
+        print(f"threadloom: --langgraph-config: {exc}", file=sys.stderr)
+        return 1
     GuardedHttpProtocol.header_seconds = settings.read_timeout
     config = uvicorn.Config(
         app,

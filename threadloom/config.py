@@ -54,6 +54,7 @@ class Settings:
     log_format: str = "text"
     cors_origins: tuple[str, ...] = ()
     executes: bool = True  # False: an API replica; `threadloom worker`s execute its runs
+    langgraph_config: str | None = None  # a langgraph.json naming the user's graphs
 
 
 def _env(name: str, default=None):
@@ -241,6 +242,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                         help="debug, info, warning or error; debug adds each model call (THREADLOOM_LOG_LEVEL)")
     parser.add_argument("--log-format", default=_env("LOG_FORMAT", "text"), help="text, or json: one object per line (THREADLOOM_LOG_FORMAT)")
+    parser.add_argument("--langgraph-config", default=_env("LANGGRAPH_CONFIG"), metavar="PATH",
+                        help="a langgraph.json whose graphs the LangGraph door serves beside the built-in `agent` (THREADLOOM_LANGGRAPH_CONFIG)")
     parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                         help="repeatable; browsers on this origin (or * for any) may call the API (THREADLOOM_CORS_ORIGINS, comma-separated)")
     parser.add_argument("--shutdown-grace", type=float, default=_env("SHUTDOWN_GRACE", "10"), help="seconds running turns get to finish on SIGTERM/SIGINT before their runs are ended (THREADLOOM_SHUTDOWN_GRACE)")
@@ -316,4 +319,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         cors_origins=tuple(origin.rstrip("/") for origin in cors),
         executes=not getattr(args, "no_executor", False),
+        langgraph_config=getattr(args, "langgraph_config", None),
     )

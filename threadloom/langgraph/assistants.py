@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
 from threadloom.langgraph import graph
+from threadloom.langgraph.catalog import GraphCatalog
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.langgraph.ids import default_assistant_id, is_uuid
 from threadloom.langgraph.metadata import merged_metadata
@@ -38,15 +39,15 @@ _COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
 _VERSION_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
 
 
-def resolve_assistant_id(value: str) -> str:
+def resolve_assistant_id(value: str, graph_ids: tuple[str, ...] = graph.GRAPHS) -> str:
     """A graph id names the graph's default assistant; otherwise a UUID or an asst_ id."""
-    if value in graph.GRAPHS:
+    if value in graph_ids:
         return default_assistant_id(value)
     if is_uuid(value) or value.startswith("asst_"):
         return value
     raise Unprocessable(
         f"Invalid assistant: '{value}'. Must be either:\n- A valid assistant UUID, or\n"
-        f"- One of the registered graphs: {', '.join(graph.GRAPHS)}"
+        f"- One of the registered graphs: {', '.join(graph_ids)}"
     )
 
 
@@ -107,9 +108,10 @@ def view(row) -> dict:
 
 
 def engine_body(assistant_id: str, config: dict, context: dict, name: str, description: str | None, created: int,
-                base: dict | None = None) -> dict:
-    """The OpenAI assistant the engine runs for a graph assistant."""
-    configurable = graph.effective_configurable(config.get("configurable"), context)
+                base: dict | None = None, builtin: bool = True) -> dict:
+    """The OpenAI assistant the engine runs for a graph assistant (for a user graph's
+    assistant, whose configuration is its graph's business, a plain one)."""
+    configurable = graph.effective_configurable(config.get("configurable"), context) if builtin else {}
     settings = graph.agent_settings(configurable, base or {})
     req = CreateAssistantRequest(
         model=settings.model,
@@ -131,9 +133,9 @@ def fetch_row(conn: Connection, assistant_id: str):
 
 
 def _new_row_values(assistant_id: str, graph_id: str, config: dict, context: dict, metadata: dict, name: str,
-                    description: str | None) -> dict:
+                    description: str | None, builtin: bool = True) -> dict:
     now = time.time()
-    body = engine_body(assistant_id, config, context, name, description, int(now))
+    body = engine_body(assistant_id, config, context, name, description, int(now), builtin=builtin)
     extra = {
         "config": config, "context": context, "metadata": metadata, "name": name, "description": description,
         "version": 1, "created_at": now, "updated_at": now,
@@ -148,26 +150,28 @@ def _version_entry(extra: dict, graph_id: str, at: float) -> dict:
     return entry
 
 
-def insert_default(conn: Connection, graph_id: str) -> None:
-    values = _new_row_values(default_assistant_id(graph_id), graph_id, {}, {}, {"created_by": "system"}, graph_id, None)
+def insert_default(conn: Connection, graph_id: str, builtin: bool = True) -> None:
+    values = _new_row_values(default_assistant_id(graph_id), graph_id, {}, {}, {"created_by": "system"}, graph_id, None,
+                             builtin=builtin)
     # A graph's default assistant is the server's, seen by every project.
     conn.execute(insert(A), {**values, "project": SHARED})
 
 
-def load_for_run(conn: Connection, assistant_id: str):
+def load_for_run(conn: Connection, assistant_id: str, catalog: GraphCatalog):
     """The row a run uses; a graph's default assistant is made on first use."""
     row = fetch_row(conn, assistant_id)
     if row is None:
-        for graph_id in graph.GRAPHS:
+        for graph_id in catalog.ids:
             if assistant_id == default_assistant_id(graph_id):
-                insert_default(conn, graph_id)
+                insert_default(conn, graph_id, catalog.is_builtin(graph_id))
                 return fetch_row(conn, assistant_id)
     return row
 
 
 class LangGraphAssistants:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, catalog: GraphCatalog):
         self.db = db
+        self.catalog = catalog
         self._defaults_ready = False
 
     async def ensure_defaults(self) -> None:
@@ -175,9 +179,9 @@ class LangGraphAssistants:
             return
 
         def make(conn):
-            for graph_id in graph.GRAPHS:
+            for graph_id in self.catalog.ids:
                 if fetch_row(conn, default_assistant_id(graph_id)) is None:
-                    insert_default(conn, graph_id)
+                    insert_default(conn, graph_id, self.catalog.is_builtin(graph_id))
 
         try:
             await self.db.transact(make)
@@ -186,8 +190,8 @@ class LangGraphAssistants:
         self._defaults_ready = True
 
     async def create(self, req: AssistantCreate) -> dict:
-        if req.graph_id not in graph.GRAPHS:
-            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(graph.GRAPHS)}")
+        if req.graph_id not in self.catalog.ids:
+            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(self.catalog.ids)}")
         if req.assistant_id is not None and not is_uuid(req.assistant_id):
             raise Unprocessable("Invalid assistant ID: must be a UUID")
         config = check_config(req.config)
@@ -196,7 +200,7 @@ class LangGraphAssistants:
             raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
         assistant_id = req.assistant_id or str(uuid.uuid4())
         values = _new_row_values(assistant_id, req.graph_id, config, context, req.metadata or {}, req.name or "Untitled",
-                                 req.description)
+                                 req.description, builtin=self.catalog.is_builtin(req.graph_id))
 
         def put(conn):
             existing = fetch_row(conn, assistant_id)
@@ -214,7 +218,7 @@ class LangGraphAssistants:
             raise Conflict(f"Assistant {assistant_id} already exists") from None
 
     async def get(self, assistant_id: str) -> dict:
-        assistant_id = resolve_assistant_id(assistant_id)
+        assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
         await self.ensure_defaults()
         row = await self.db.query(lambda conn: fetch_row(conn, assistant_id))
         if row is None:
@@ -222,9 +226,9 @@ class LangGraphAssistants:
         return view(row)
 
     async def patch(self, assistant_id: str, req: AssistantPatch) -> dict:
-        assistant_id = resolve_assistant_id(assistant_id)
-        if req.graph_id is not None and req.graph_id not in graph.GRAPHS:
-            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(graph.GRAPHS)}")
+        assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
+        if req.graph_id is not None and req.graph_id not in self.catalog.ids:
+            raise NotFound(f"Graph '{req.graph_id}' not found. Available graphs: {', '.join(self.catalog.ids)}")
         if req.config is not None:
             check_config(req.config)
             if req.config.get("configurable") and req.context:
@@ -258,21 +262,22 @@ class LangGraphAssistants:
             versions.append(_version_entry(extra, graph_id, now))
             extra["versions"] = versions
             body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
-                               extra.get("description"), row[2], base=None if row[4] else row[3])
+                               extra.get("description"), row[2], base=None if row[4] else row[3],
+                               builtin=self.catalog.is_builtin(graph_id))
             conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=graph_id))
             return view(fetch_row(conn, assistant_id))
 
         return await self.db.transact(change)
 
     async def delete(self, assistant_id: str) -> None:
-        assistant_id = resolve_assistant_id(assistant_id)
+        assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
 
         def remove(conn):
             if conn.execute(delete(A).where(A.c.id == assistant_id)).rowcount == 0:
                 raise NotFound(f"Assistant with ID {assistant_id} not found")
 
         await self.db.transact(remove)
-        if any(assistant_id == default_assistant_id(g) for g in graph.GRAPHS):
+        if any(assistant_id == default_assistant_id(g) for g in self.catalog.ids):
             self._defaults_ready = False
 
     async def _all(self) -> list[dict]:
@@ -311,14 +316,17 @@ class LangGraphAssistants:
     async def count(self, req: AssistantCount) -> int:
         return len(self._matches(await self._all(), req.metadata, req.graph_id, req.name))
 
-    async def graph(self, assistant_id: str) -> dict:
-        return graph.drawable((await self.get(assistant_id))["graph_id"])
+    async def graph(self, assistant_id: str, xray: bool | int = False) -> dict:
+        return self.catalog.drawable((await self.get(assistant_id))["graph_id"], xray)
+
+    async def subgraphs(self, assistant_id: str, namespace: str | None, recurse: bool) -> dict:
+        return self.catalog.subgraphs((await self.get(assistant_id))["graph_id"], namespace, recurse)
 
     async def schemas(self, assistant_id: str) -> dict:
-        return graph.schemas((await self.get(assistant_id))["graph_id"])
+        return self.catalog.schemas((await self.get(assistant_id))["graph_id"])
 
     async def versions(self, assistant_id: str, req: AssistantVersions) -> list[dict]:
-        assistant_id = resolve_assistant_id(assistant_id)
+        assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
         await self.ensure_defaults()
         row = await self.db.query(lambda conn: fetch_row(conn, assistant_id))
         if row is None:
@@ -336,7 +344,7 @@ class LangGraphAssistants:
         return out[req.offset: req.offset + req.limit]
 
     async def set_latest(self, assistant_id: str, version: int) -> dict:
-        assistant_id = resolve_assistant_id(assistant_id)
+        assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
 
         def change(conn):
             row = fetch_row(conn, assistant_id)
@@ -353,7 +361,7 @@ class LangGraphAssistants:
             extra["version"] = version
             extra["updated_at"] = time.time()
             body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
-                               extra.get("description"), row[2])
+                               extra.get("description"), row[2], builtin=self.catalog.is_builtin(entry["graph_id"]))
             conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=entry["graph_id"]))
             return view(fetch_row(conn, assistant_id))
 

@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 from threadloom.langgraph.assistants import LangGraphAssistants
+from threadloom.langgraph.catalog import GraphCatalog
+from threadloom.langgraph.graph_runs import GraphRuns
+from threadloom.langgraph.graph_state import GraphThreadStates
+from threadloom.langgraph.requests import RunCreate
 from threadloom.langgraph.runs import LangGraphRuns
 from threadloom.langgraph.threads import LangGraphThreads
+from threadloom.langgraph.user_graphs import UserGraph
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store.database import Database
 
+try:  # TEMPORARY while the database checkpointer is written
+    from threadloom.store.checkpoints import DatabaseCheckpointSaver
+    from threadloom.store.graph_store import DatabaseStore
+except ImportError:
+    DatabaseCheckpointSaver = DatabaseStore = None
+
 
 class LangGraphDoor:
-    def __init__(self, db: Database, bus: EventBus, runs: RunService):
-        self.assistants = LangGraphAssistants(db)
-        self.threads = LangGraphThreads(db, runs.dispatcher)
-        self.runs = LangGraphRuns(db, bus, runs)
+    def __init__(self, db: Database, bus: EventBus, runs: RunService, user_graphs: dict[str, UserGraph] | None = None):
+        self.catalog = GraphCatalog(user_graphs)
+        if DatabaseCheckpointSaver is not None:
+            checkpointer, self.store = DatabaseCheckpointSaver(db), DatabaseStore(db)
+        else:
+            from langgraph.checkpoint.memory import InMemorySaver
+            from langgraph.store.memory import InMemoryStore
+            checkpointer, self.store = InMemorySaver(), InMemoryStore()
+        self.assistants = LangGraphAssistants(db, self.catalog)
+        self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher)
+        self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
+        self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
+
+    async def create_run(self, thread_id: str | None, payload: RunCreate) -> dict:
+        """Create a background run (what POST /threads/{id}/runs and POST /runs do) and
+        return the run object; crons fire through here."""
+        row = await self.runs.create(self.runs.prepare(thread_id, payload))
+        return row.wire()

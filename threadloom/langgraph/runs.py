@@ -37,7 +37,11 @@ from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unproces
 from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.langgraph.ids import check_run_id, check_thread_id, uuid7
 from threadloom.langgraph.messages import ParsedInput, output_text, parse_input, render
+from threadloom.langgraph.catalog import GraphCatalog
+from threadloom.langgraph.graph_runs import GraphRuns, graph_kind
+from threadloom.langgraph.ids import default_assistant_id
 from threadloom.langgraph.requests import RunCreate
+from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run, select_runs
 from threadloom.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_contents, load_snapshots
 from threadloom.langgraph.stream import (
     HEARTBEAT,
@@ -54,89 +58,18 @@ from threadloom.services.runs import RunService
 from threadloom.services.threads import message_row
 from threadloom.store import tables
 from threadloom.store.database import Database
+from threadloom.store.threads import delete_thread
 from threadloom.store.objects import message_store, run_store
 
 log = logging.getLogger("threadloom.langgraph")
 
-ENGINE_TO_LANGGRAPH = {
-    "queued": "pending",
-    "in_progress": "running",
-    "cancelling": "running",
-    "requires_action": "success",
-    "completed": "success",
-    "incomplete": "success",
-    "failed": "error",
-    "expired": "timeout",
-    "cancelled": "interrupted",
-}
-ROLLBACK = "rollback"  # internal: cancelled, to be deleted with its engine run once that stops
-ACTIVE_STATUSES = ("pending", "running")
 REJECT_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
-_LG_COLUMNS = (L.c.id, L.c.thread_id, L.c.assistant_id, L.c.engine_run_id, L.c.status, L.c.seq, L.c.body, R.c.status, R.c.body)
-
-
-@dataclass
-class RunRow:
-    id: str
-    thread_id: str
-    assistant_id: str
-    engine_run_id: str | None
-    stored_status: str | None
-    seq: int
-    body: dict
-    engine_status: str | None
-    engine_body: dict | None
-
-    @property
-    def door(self) -> dict:
-        return self.body["_door"]
-
-    @property
-    def status(self) -> str:
-        if self.stored_status:
-            return "interrupted" if self.stored_status == ROLLBACK else self.stored_status
-        if self.engine_run_id is None:
-            return "pending"
-        if self.engine_status is None:
-            return "success"  # its engine run was deleted (its thread was rolled back over)
-        return ENGINE_TO_LANGGRAPH[self.engine_status]
-
-    def wire(self) -> dict:
-        updated = self.body["updated_at"]
-        if self.engine_body and not self.stored_status:
-            stamps = [self.engine_body.get(k) for k in ("started_at", "completed_at", "cancelled_at", "failed_at")]
-            stamps = [s for s in stamps if s]
-            if stamps:
-                updated = max(updated, iso(max(stamps)))
-        return {
-            "run_id": self.id,
-            "thread_id": self.thread_id,
-            "assistant_id": self.assistant_id,
-            "created_at": self.body["created_at"],
-            "updated_at": updated,
-            "status": self.status,
-            "metadata": self.body["metadata"],
-            "kwargs": self.body["kwargs"],
-            "multitask_strategy": self.body["multitask_strategy"],
-        }
 
 
 _THREAD_FOR_UPDATE = select(T.c.body, T.c.extra).where(T.c.id == bindparam("_id")).with_for_update()
 _ACTIVE_ENGINE_RUN = select(R.c.id, R.c.status, R.c.body).where(R.c.thread_id == bindparam("_thread"), R.c.status.in_(ACTIVE)).limit(1)
 _PENDING_RUNS = select(L.c.id).where(L.c.thread_id == bindparam("_thread"), L.c.engine_run_id.is_(None), L.c.status.is_(None))
 _INSERT_RUN = insert(L)
-
-
-def _select_runs():
-    return select(*_LG_COLUMNS).select_from(L.outerjoin(R, R.c.id == L.c.engine_run_id))
-
-
-def fetch_run(conn: Connection, run_id: str, thread_id: str | None = None) -> RunRow | None:
-    stmt = _select_runs().where(L.c.id == run_id)
-    if thread_id is not None:
-        stmt = stmt.where(L.c.thread_id == thread_id)
-    row = conn.execute(stmt).first()
-    return RunRow(*row) if row else None
 
 
 @dataclass
@@ -154,6 +87,7 @@ class Prepared:
     parsed: ParsedInput
     resume: object
     has_resume: bool
+    parse_error: Exception | None = None
 
 
 @dataclass
@@ -210,10 +144,12 @@ def resume_outputs(value, calls: list[dict], interrupt_id: str) -> dict[str, str
 
 
 class LangGraphRuns:
-    def __init__(self, db: Database, bus: EventBus, engine: RunService):
+    def __init__(self, db: Database, bus: EventBus, engine: RunService, catalog: GraphCatalog, graph_runs: GraphRuns):
         self.db = db
         self.bus = bus
         self.engine = engine
+        self.catalog = catalog
+        self.graph_runs = graph_runs
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, asyncio.Task] = {}
         self._started: dict[str, asyncio.Event] = {}
@@ -297,7 +233,7 @@ class LangGraphRuns:
         stateless = thread_id is None
         if not stateless:
             check_thread_id(thread_id)
-        assistant_id = resolve_assistant_id(payload.assistant_id)
+        assistant_id = resolve_assistant_id(payload.assistant_id, self.catalog.ids)
         command = payload.command
         has_resume = command is not None and "resume" in command.model_fields_set and command.resume is not None
         if has_resume and stateless:
@@ -310,16 +246,14 @@ class LangGraphRuns:
                 "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced "
                 "in LangGraph 0.6.0 and is the long term planned replacement for configurable."
             )
-        parsed = parse_input(payload.input)
-        if command is not None and command.update is not None:
-            update_value = command.update
-            if isinstance(update_value, dict):
-                extra = parse_input(update_value, "command.update")
-                parsed.messages.extend(extra.messages)
-                parsed.system.extend(extra.system)
-                parsed.tool_outputs.update(extra.tool_outputs)
-        if parsed.tool_outputs and (parsed.messages or has_resume):
-            raise Unprocessable("Tool messages answer an interrupt and must be sent alone")
+        try:
+            parsed = self._parse_messages(payload, has_resume)
+            parse_error = None
+        except (BadRequest, Unprocessable) as exc:
+            if not self.catalog.user_graphs:
+                raise
+            # A user graph takes any input; whether this run is one is known once its assistant is read.
+            parsed, parse_error = ParsedInput(), exc
         modes = payload.stream_mode if isinstance(payload.stream_mode, list) else [payload.stream_mode or "values"]
         return Prepared(
             run_id=uuid7(),
@@ -333,10 +267,31 @@ class LangGraphRuns:
             parsed=parsed,
             resume=command.resume if has_resume else (parsed.tool_outputs or None),
             has_resume=has_resume or bool(parsed.tool_outputs),
+            parse_error=parse_error,
         )
+
+    @staticmethod
+    def _parse_messages(payload: RunCreate, has_resume: bool) -> ParsedInput:
+        """The built-in graph's input: messages, or tool outputs answering its interrupt."""
+        command = payload.command
+        parsed = parse_input(payload.input)
+        if command is not None and command.update is not None:
+            update_value = command.update
+            if isinstance(update_value, dict):
+                extra = parse_input(update_value, "command.update")
+                parsed.messages.extend(extra.messages)
+                parsed.system.extend(extra.system)
+                parsed.tool_outputs.update(extra.tool_outputs)
+        if parsed.tool_outputs and (parsed.messages or has_resume):
+            raise Unprocessable("Tool messages answer an interrupt and must be sent alone")
+        return parsed
 
     async def create(self, prepared: Prepared) -> RunRow:
         self._recover_once()
+        if self.catalog.user_graphs and self.catalog.user_graph(await self._graph_of(prepared.assistant_id)):
+            return await self._create_graph_run(prepared)
+        if prepared.parse_error is not None:
+            raise prepared.parse_error
         created = await self.db.transact(lambda conn: self._create_tx(conn, prepared))
         if created.engine_run is not None:
             self.engine.announce(created.engine_run)
@@ -352,8 +307,47 @@ class LangGraphRuns:
             self._spawn(self._delete_when_done(prepared.thread_id, prepared.run_id))
         return row
 
+    async def _graph_of(self, assistant_id: str) -> str | None:
+        for graph_id in self.catalog.ids:
+            if assistant_id == default_assistant_id(graph_id):
+                return graph_id
+        return await self.db.query(lambda conn: conn.execute(
+            select(tables.assistants.c.graph_id).where(tables.assistants.c.id == assistant_id)).scalar())
+
+    async def _create_graph_run(self, p: Prepared) -> RunRow:
+        def create(conn):
+            assistant = load_for_run(conn, p.assistant_id, self.catalog)
+            if assistant is None:
+                raise NotFound("Thread or assistant not found.")
+            lg_assistant = assistant_view(assistant)
+            thread = conn.execute(_THREAD_FOR_UPDATE, {"_id": p.thread_id}).first()
+            if thread is None and p.if_not_exists != "create":
+                raise NotFound(f"Thread with ID {p.thread_id} not found")
+            if thread is None:
+                insert_langgraph_thread(conn, p.thread_id, {})
+            self._label_thread(conn, p, thread, lg_assistant["graph_id"])
+            kwargs = self._kwargs(p, check_config(p.payload.config), p.payload, lg_assistant["graph_id"])
+            return self.graph_runs.create_tx(conn, p, lg_assistant, kwargs, thread is not None)
+
+        row, displaced = await self.db.transact(create)
+        self.graph_runs.started(row, displaced)
+        if p.temporary:
+            self._spawn(self._delete_when_done(p.thread_id, p.run_id))
+        return row
+
+    @staticmethod
+    def _label_thread(conn: Connection, p: Prepared, thread, graph_id: str) -> None:
+        """The thread carries the graph and assistant it last ran, as LangGraph's do."""
+        thread_extra = thread[1] if thread is not None else {"metadata": {}, "config": {}}
+        thread_body_metadata = (thread[0].get("metadata") or {}) if thread is not None else {}
+        metadata = dict((thread_extra or {}).get("metadata", thread_body_metadata))
+        if metadata.get("graph_id") != graph_id or metadata.get("assistant_id") != p.assistant_id:
+            metadata.update(graph_id=graph_id, assistant_id=p.assistant_id)
+            extra = {**(thread_extra or {"config": {}}), "metadata": metadata}
+            conn.execute(update(T).where(T.c.id == p.thread_id).values(extra=extra))
+
     def _create_tx(self, conn: Connection, p: Prepared) -> Created:
-        assistant = load_for_run(conn, p.assistant_id)
+        assistant = load_for_run(conn, p.assistant_id, self.catalog)
         if assistant is None:
             raise NotFound("Thread or assistant not found.")
         lg_assistant = assistant_view(assistant)
@@ -377,11 +371,6 @@ class LangGraphRuns:
             if p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
             insert_langgraph_thread(conn, p.thread_id, {})
-            thread_extra = {"metadata": {}, "config": {}}
-            thread_body_metadata = {}
-        else:
-            thread_extra = thread[1]
-            thread_body_metadata = thread[0].get("metadata") or {}
         active = conn.execute(_ACTIVE_ENGINE_RUN, {"_thread": p.thread_id}).first()
         pending = conn.execute(_PENDING_RUNS, {"_thread": p.thread_id}).scalars().all()
         engine_busy = active is not None and active[1] != "requires_action"
@@ -401,13 +390,8 @@ class LangGraphRuns:
                 if p.strategy == "rollback":
                     self._mark_rollback(conn, active[0])
 
-        # The thread carries the graph and assistant it last ran, as LangGraph's do.
-        metadata = dict((thread_extra or {}).get("metadata", thread_body_metadata))
         graph_id = lg_assistant["graph_id"]
-        if metadata.get("graph_id") != graph_id or metadata.get("assistant_id") != p.assistant_id:
-            metadata.update(graph_id=graph_id, assistant_id=p.assistant_id)
-            extra = {**(thread_extra or {"config": {}}), "metadata": metadata}
-            conn.execute(update(T).where(T.c.id == p.thread_id).values(extra=extra))
+        self._label_thread(conn, p, thread, graph_id)
 
         now = now_iso()
         door = {
@@ -580,7 +564,7 @@ class LangGraphRuns:
             conn.execute(delete(R).where(R.c.id == engine_run_id))
             conn.execute(delete(L).where(L.c.engine_run_id == engine_run_id, L.c.status == ROLLBACK))
         row = conn.execute(
-            _select_runs().where(L.c.thread_id == thread_id, L.c.engine_run_id.is_(None), L.c.status.is_(None))
+            select_runs().where(L.c.thread_id == thread_id, L.c.engine_run_id.is_(None), L.c.status.is_(None))
             .order_by(L.c.seq).limit(1)
         ).first()
         if row is None:
@@ -680,6 +664,8 @@ class LangGraphRuns:
 
     async def until_done(self, row: RunRow) -> RunRow:
         """Wait until the LangGraph run is neither pending nor running."""
+        if graph_kind(row):
+            return await self.graph_runs.until_done(row)
         while row.status in ACTIVE_STATUSES:
             if row.engine_run_id is None:
                 await self._wait_started(row.id, 1.0)
@@ -715,12 +701,7 @@ class LangGraphRuns:
                 event = self._released.setdefault(run_id, asyncio.Event())
                 await event.wait()
 
-            def remove(conn):
-                for table in (L, S, R, M):
-                    conn.execute(delete(table).where(table.c.thread_id == thread_id))
-                conn.execute(delete(T).where(T.c.id == thread_id))
-
-            await self.db.transact(remove)
+            await self.db.transact(lambda conn: delete_thread(conn, thread_id))
         except Exception:
             log.exception("could not delete the temporary thread %s", thread_id)
 
@@ -729,6 +710,8 @@ class LangGraphRuns:
     async def result(self, row: RunRow) -> dict:
         """What wait and join return: the thread's values once the run stopped, with the
         interrupt it stopped at, or `__error__`."""
+        if graph_kind(row):
+            return await self.graph_runs.result(row)
         row = await self.until_done(row)
         if row.status == "error":
             error = row.door.get("error") or (error_payload(row.engine_body) if row.engine_body else None)
@@ -774,6 +757,11 @@ class LangGraphRuns:
     ) -> AsyncIterator[bytes]:
         """SSE frames of one LangGraph run: from its start (or after Last-Event-ID), or
         only what comes from now on (a join of a stream that is not resumable)."""
+        if graph_kind(row):
+            async for chunk in self.graph_runs.stream(row, modes, last_event_id=last_event_id, from_start=from_start,
+                                                      cancel_on_disconnect=cancel_on_disconnect):
+                yield chunk
+            return
         finished = False
         last = parse_event_id(last_event_id)
         if last is not None:
@@ -847,7 +835,7 @@ class LangGraphRuns:
         def read(conn):
             if conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is None:
                 raise NotFound(f"Thread with ID {thread_id} not found")
-            return [RunRow(*r) for r in conn.execute(_select_runs().where(L.c.thread_id == thread_id).order_by(L.c.seq.desc()))]
+            return [RunRow(*r) for r in conn.execute(select_runs().where(L.c.thread_id == thread_id).order_by(L.c.seq.desc()))]
 
         rows = [r for r in await self.db.query(read) if r.stored_status != ROLLBACK]
         if status:
@@ -860,6 +848,9 @@ class LangGraphRuns:
 
     async def cancel(self, thread_id: str, run_id: str, *, wait: bool, action: str) -> RunRow:
         row = await self.get_row(thread_id, run_id)
+        if graph_kind(row):
+            await self.graph_runs.cancel(row, action)
+            return await self.graph_runs.until_done(row) if wait else row
         status = row.status
         if row.engine_run_id is None and status == "pending":
             def write(conn):
@@ -887,7 +878,7 @@ class LangGraphRuns:
             if thread_id is not None or run_ids is not None:
                 raise Unprocessable("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
             wanted = ("pending", "running") if status == "all" else (status,)
-            rows = [RunRow(*r) for r in await self.db.query(lambda conn: conn.execute(_select_runs()).all())]
+            rows = [RunRow(*r) for r in await self.db.query(lambda conn: conn.execute(select_runs()).all())]
             targets = [(r.thread_id, r.id) for r in rows if r.status in wanted]
         else:
             if thread_id is None or run_ids is None:
@@ -906,6 +897,8 @@ class LangGraphRuns:
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         row = await self.get_row(thread_id, run_id)
+        if graph_kind(row) and row.status in ACTIVE_STATUSES:
+            await self.graph_runs.cancel(row, "interrupt")
         if row.status in ACTIVE_STATUSES and row.engine_run_id is not None:
             await self._cancel_engine(thread_id, row.engine_run_id)
         await self.db.transact(lambda conn: conn.execute(delete(L).where(L.c.id == run_id)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from threadloom.langgraph import graph
 from threadloom.langgraph.ids import derived_id
@@ -40,6 +40,11 @@ class ThreadRow:
     @property
     def config(self) -> dict:
         return (self.extra or {}).get("config") or {}
+
+    @property
+    def graph_state(self) -> dict | None:
+        """A user graph's state as of its last run (graph_state.thread_summary)."""
+        return (self.extra or {}).get("graph_state")
 
 
 @dataclass
@@ -71,6 +76,8 @@ class Snapshot:
 
     @property
     def values(self) -> dict:
+        if self.thread.graph_state is not None:
+            return self.thread.graph_state["values"]
         return {"messages": self.rendered.messages} if self.rendered.messages else {}
 
     @property
@@ -81,6 +88,8 @@ class Snapshot:
 
     @property
     def error(self) -> dict | None:
+        if self.thread.graph_state is not None:
+            return self.thread.graph_state.get("error") if self.status == "error" else None
         if self.status != "error" or self.latest_run is None:
             return None
         body = self.latest_run[2]
@@ -139,8 +148,10 @@ def load_contents(conn: Connection, thread_ids: list[str]) -> dict[str, Contents
         select(R.c.thread_id, R.c.id, R.c.status, R.c.body).join(latest, R.c.seq == latest.c.seq)
     ):
         out[tid].latest_run = (run_id, status, body)
+    # Waiting built-in runs (no status of their own yet), and a user graph's runs in flight.
+    waiting = or_(L.c.status.is_(None), L.c.status.in_(("pending", "running")))
     for (tid,) in conn.execute(
-        select(L.c.thread_id).where(L.c.thread_id.in_(thread_ids), L.c.engine_run_id.is_(None), L.c.status.is_(None)).distinct()
+        select(L.c.thread_id).where(L.c.thread_id.in_(thread_ids), L.c.engine_run_id.is_(None), waiting).distinct()
     ):
         out[tid].pending_langgraph = True
     return out
@@ -148,6 +159,8 @@ def load_contents(conn: Connection, thread_ids: list[str]) -> dict[str, Contents
 
 def snapshot_of(thread: ThreadRow, contents: Contents) -> Snapshot:
     status = thread_status(contents)
+    if thread.graph_state is not None and status != "busy":
+        status = thread.graph_state["status"]
     waiting = contents.latest_run[0] if contents.latest_run and contents.latest_run[1] == "requires_action" else None
     rendered = render(contents.messages, contents.steps, waiting_run_id=waiting, usage=contents.usage, models=contents.models)
     return Snapshot(thread, rendered, status, contents.latest_run)
@@ -171,9 +184,15 @@ def thread_wire(snapshot: Snapshot) -> dict:
         "status": snapshot.status,
         "config": thread.config,
         "values": snapshot.values,
-        "interrupts": {task_id_of(snapshot.rendered.pending_step_id): [interrupt]} if interrupt else {},
+        "interrupts": _interrupts(snapshot, interrupt),
         "error": snapshot.error,
     }
+
+
+def _interrupts(snapshot: Snapshot, interrupt: dict | None) -> dict:
+    if snapshot.thread.graph_state is not None:
+        return snapshot.thread.graph_state["interrupts"] if snapshot.status == "interrupted" else {}
+    return {task_id_of(snapshot.rendered.pending_step_id): [interrupt]} if interrupt else {}
 
 
 # -- checkpoints -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from threadloom.domain.ids import new_id as new_id_with
 from threadloom.domain.message import CreateMessageRequest, new_message
 from threadloom.domain.thread import CreateThreadRequest, new_thread
 from threadloom.langgraph.assistants import contained
+from threadloom.langgraph.graph_state import GraphThreadStates
 from threadloom.langgraph.errors import Conflict, NotFound, Unprocessable
 from threadloom.langgraph.ids import check_thread_id, is_uuid
 from threadloom.langgraph.messages import parse_input
@@ -35,6 +36,7 @@ from threadloom.langgraph.state import (
 )
 from threadloom.services.threads import message_row
 from threadloom.store.database import Database
+from threadloom.store.threads import delete_thread
 from threadloom.store.objects import message_store, thread_store
 
 
@@ -57,10 +59,22 @@ def append_messages(conn: Connection, thread_id: str, values, param: str = "valu
     message_store.insert_many(conn, rows)
 
 
+def _keep_summary(conn: Connection, thread_id: str, summary: dict) -> None:
+    extra = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).scalar()
+    conn.execute(update(T).where(T.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
+                                                           updated_at=int(time.time())))
+
+
 class LangGraphThreads:
-    def __init__(self, db: Database, dispatcher=None):
+    def __init__(self, db: Database, graph_states: GraphThreadStates, dispatcher=None):
         self.db = db
+        self.graph_states = graph_states
         self.dispatcher = dispatcher
+
+    def _user_graph(self, snapshot: Snapshot) -> str | None:
+        """The user graph whose checkpoints hold this thread's state (None: the built-in graph's)."""
+        graph_id = snapshot.thread.metadata.get("graph_id")
+        return graph_id if self.graph_states.serves(graph_id) else None
 
     async def _snapshot(self, thread_id: str) -> Snapshot:
         check_thread_id(thread_id)
@@ -120,9 +134,7 @@ class LangGraphThreads:
             active = conn.execute(
                 select(R.c.id).where(R.c.thread_id == thread_id, R.c.status.in_(("queued", "in_progress", "cancelling")))
             ).scalars().all()
-            for table in (L, S, R, M):
-                conn.execute(delete(table).where(table.c.thread_id == thread_id))
-            thread_store.delete(conn, thread_id)
+            delete_thread(conn, thread_id)
             return active
 
         for run_id in await self.db.transact(remove):
@@ -208,18 +220,30 @@ class LangGraphThreads:
         _, total, _ = await self.search(ThreadSearch(metadata=req.metadata, values=req.values, status=req.status, limit=1))
         return total
 
-    async def state(self, thread_id: str) -> dict:
-        states = thread_states(await self._snapshot(thread_id))
+    async def state(self, thread_id: str, subgraphs: bool = False) -> dict:
+        snapshot = await self._snapshot(thread_id)
+        if graph_id := self._user_graph(snapshot):
+            return await self.graph_states.state(graph_id, thread_id, subgraphs=subgraphs)
+        states = thread_states(snapshot)
         return states[0] if states else dict(EMPTY_STATE)
 
-    async def state_at(self, thread_id: str, checkpoint_id: str) -> dict:
-        for state in thread_states(await self._snapshot(thread_id)):
+    async def state_at(self, thread_id: str, checkpoint_id: str, checkpoint: dict | None = None,
+                       subgraphs: bool = False) -> dict:
+        snapshot = await self._snapshot(thread_id)
+        if graph_id := self._user_graph(snapshot):
+            return await self.graph_states.state(graph_id, thread_id, checkpoint=checkpoint, checkpoint_id=checkpoint_id,
+                                                 subgraphs=subgraphs)
+        for state in thread_states(snapshot):
             if state["checkpoint_id"] == checkpoint_id:
                 return state
         raise NotFound(f"Checkpoint {checkpoint_id} not found")
 
     async def history(self, thread_id: str, req: ThreadHistory) -> list[dict]:
-        states = thread_states(await self._snapshot(thread_id))
+        snapshot = await self._snapshot(thread_id)
+        if graph_id := self._user_graph(snapshot):
+            return await self.graph_states.history(graph_id, thread_id, limit=req.limit, before=req.before,
+                                                   metadata=req.metadata, checkpoint=req.checkpoint)
+        states = thread_states(snapshot)
         before = req.before
         if isinstance(before, dict):
             before = before.get("checkpoint_id") or (before.get("configurable") or {}).get("checkpoint_id")
@@ -234,6 +258,11 @@ class LangGraphThreads:
         snapshot = await self._snapshot(thread_id)
         if snapshot.status == "busy":
             raise Conflict(f"Thread {thread_id} has in-flight runs")
+        if graph_id := self._user_graph(snapshot):
+            written, summary = await self.graph_states.update(graph_id, thread_id, req.values, as_node=req.as_node,
+                                                              checkpoint=req.checkpoint, checkpoint_id=req.checkpoint_id)
+            await self.db.transact(lambda conn: _keep_summary(conn, thread_id, summary))
+            return written
         await self.db.transact(lambda conn: append_messages(conn, thread_id, req.values))
         states = thread_states(await self._snapshot(thread_id))
         checkpoint = states[0]["checkpoint"] if states else None

@@ -10,6 +10,7 @@ from threadloom.domain.metadata import check_metadata
 from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, modify_thread, new_thread
 from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.database import Database
+from threadloom.store.threads import delete_thread
 from threadloom.store.objects import message_store, run_store, step_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
 from threadloom.store.thread_lock import active_run_id, lock_thread
@@ -72,9 +73,7 @@ class ThreadService:
     async def delete(self, thread_id: str) -> dict:
         def remove(conn):
             thread_store.get(conn, thread_id)
-            for store in (step_store, run_store, message_store):
-                store.delete_where(conn, thread_id=thread_id)
-            thread_store.delete(conn, thread_id)
+            delete_thread(conn, thread_id)
 
         await self.db.transact(remove)
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}

@@ -23,7 +23,8 @@ from threadloom.store import tables
 DEFAULT = "default"
 SHARED = "*"  # objects of the server itself (a LangGraph graph's default assistant): every project sees them
 SCOPED: frozenset[Table] = frozenset(
-    {tables.assistants, tables.threads, tables.files, tables.vector_stores, tables.langgraph_runs}
+    {tables.assistants, tables.threads, tables.files, tables.vector_stores, tables.langgraph_runs,
+     tables.graph_store_items, tables.crons}
 )
 current_project: ContextVar[str | None] = ContextVar("threadloom_project", default=None)
 

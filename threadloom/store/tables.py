@@ -203,3 +203,74 @@ vector_store_chunks = Table(
 
 for _table in (assistants, threads, files, vector_stores, langgraph_runs):
     Index(f"ix_{_table.name}_project_seq", _table.c.project, _table.c.seq)
+
+# -- the user's LangGraph graphs (langgraph.json) ------------------------------
+# Checkpoints as LangGraph's checkpointers keep them: one row per checkpoint of a thread
+# (per namespace: a subgraph checkpoints under its own), serialized by the graph's serde;
+# `metadata` is the checkpoint's metadata as JSON, for history filters.
+graph_checkpoints = Table(
+    "graph_checkpoints",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("thread_id", String(64), nullable=False),
+    Column("checkpoint_ns", String(512), nullable=False, server_default=""),
+    Column("checkpoint_id", String(64), nullable=False),
+    Column("parent_checkpoint_id", String(64), nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("checkpoint", LargeBinary, nullable=False),
+    Column("metadata", Body, nullable=False),
+    Index("ux_graph_checkpoints", "thread_id", "checkpoint_ns", "checkpoint_id", unique=True),
+)
+
+# Writes of a superstep's tasks, kept until the superstep's checkpoint (what a node wrote
+# before an interrupt or a failure, so the resume does not run it twice).
+graph_checkpoint_writes = Table(
+    "graph_checkpoint_writes",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("thread_id", String(64), nullable=False),
+    Column("checkpoint_ns", String(512), nullable=False, server_default=""),
+    Column("checkpoint_id", String(64), nullable=False),
+    Column("task_id", String(64), nullable=False),
+    Column("task_path", String(1024), nullable=False, server_default=""),
+    Column("idx", Integer, nullable=False),
+    Column("channel", String(256), nullable=False),
+    Column("type", String(32), nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Index("ux_graph_checkpoint_writes", "thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx", unique=True),
+)
+
+# The LangGraph /store: JSON documents under a namespace (its labels joined by "."; a
+# label cannot hold a dot), shared by the API and by graphs as their store.
+graph_store_items = Table(
+    "graph_store_items",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
+    Column("namespace", String(1024), nullable=False),
+    Column("key", String(1024), nullable=False),
+    Column("value", Body, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # microseconds since the epoch
+    Column("updated_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),  # TTL: microseconds, None for never
+    Index("ux_graph_store_items", "project", "namespace", "key", unique=True),
+)
+
+# Crons: a run created on schedule. `next_run_at` (seconds) is what every server's
+# scheduler claims with a conditional update, so one firing is taken by one server.
+crons = Table(
+    "crons",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    _project(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("assistant_id", String(64), nullable=False),
+    Column("thread_id", String(64), nullable=True),
+    Column("schedule", String(256), nullable=False),
+    Column("next_run_at", BigInteger, nullable=True),  # None: it ended
+    Column("end_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("body", Body, nullable=False),  # the wire cron (payload, metadata, user_id, ...)
+    Index("ix_crons_next_run_at", "next_run_at"),
+)

@@ -62,7 +62,9 @@ async def delete_assistant(request: Request, assistant_id: str):
 
 @router.get("/assistants/{assistant_id}/graph")
 async def get_assistant_graph(request: Request, assistant_id: str):
-    return JSONResponse(await _service(request).graph(assistant_id))
+    xray_param = request.query_params.get("xray") or "false"
+    xray: bool | int = int(xray_param) if xray_param.isdigit() else xray_param.lower() == "true"
+    return JSONResponse(await _service(request).graph(assistant_id, xray))
 
 
 @router.get("/assistants/{assistant_id}/schemas")
@@ -73,8 +75,8 @@ async def get_assistant_schemas(request: Request, assistant_id: str):
 @router.get("/assistants/{assistant_id}/subgraphs")
 @router.get("/assistants/{assistant_id}/subgraphs/{namespace}")
 async def get_assistant_subgraphs(request: Request, assistant_id: str, namespace: str | None = None):
-    await _service(request).get(assistant_id)
-    return JSONResponse({})  # the agent graph has no subgraphs
+    recurse = (request.query_params.get("recurse") or "").lower() == "true"
+    return JSONResponse(await _service(request).subgraphs(assistant_id, namespace, recurse))
 
 
 @router.post("/assistants/{assistant_id}/versions")

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from threadloom.api.langgraph.assistants import pagination_headers
-from threadloom.api.langgraph.errors import int_param, parse_body
+from threadloom.api.langgraph.errors import bool_param, int_param, parse_body
 from threadloom.api.responses import JSONResponse
 from threadloom.langgraph.requests import (
     ThreadCount,
@@ -62,7 +62,7 @@ async def copy_thread(request: Request, thread_id: str):
 
 @router.get("/threads/{thread_id}/state")
 async def get_thread_state(request: Request, thread_id: str):
-    return JSONResponse(await _service(request).state(thread_id))
+    return JSONResponse(await _service(request).state(thread_id, subgraphs=bool_param(request, "subgraphs")))
 
 
 @router.post("/threads/{thread_id}/state")
@@ -75,13 +75,14 @@ async def get_thread_state_at_checkpoint_post(request: Request, thread_id: str):
     req = await parse_body(request, ThreadStateAtCheckpoint)
     checkpoint_id = req.checkpoint.get("checkpoint_id")
     if not checkpoint_id:
-        return JSONResponse(await _service(request).state(thread_id))
-    return JSONResponse(await _service(request).state_at(thread_id, checkpoint_id))
+        return JSONResponse(await _service(request).state(thread_id, subgraphs=bool(req.subgraphs)))
+    return JSONResponse(await _service(request).state_at(thread_id, checkpoint_id, req.checkpoint, bool(req.subgraphs)))
 
 
 @router.get("/threads/{thread_id}/state/{checkpoint_id}")
 async def get_thread_state_at_checkpoint(request: Request, thread_id: str, checkpoint_id: str):
-    return JSONResponse(await _service(request).state_at(thread_id, checkpoint_id))
+    return JSONResponse(await _service(request).state_at(thread_id, checkpoint_id,
+                                                         subgraphs=bool_param(request, "subgraphs")))
 
 
 @router.post("/threads/{thread_id}/history")

@@ -1,0 +1,299 @@
+"""The LangGraph door serving the user's own graphs (--langgraph-config), driven by the
+official langgraph-sdk against a server process. The example graphs are in tests/graphs/:
+a tool-calling agent (its model, rule_model.RuleModel, is a LangChain chat model standing
+in for the LLM), an approval step that interrupts, a graph writing custom stream events,
+one with a subgraph, and a factory-made graph using the store."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from conftest import stop
+from langgraph_support import client, collect, events, run
+
+GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
+WEATHER = {"messages": [{"role": "user", "content": "what is the weather in Paris"}]}
+
+
+@pytest.fixture(scope="module")
+def graphs_server(server_factory):
+    return server_factory("--langgraph-config", str(GRAPHS))
+
+
+def test_each_graph_has_a_default_assistant_with_its_schemas_and_drawing(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        found = {a["graph_id"]: a for a in await lg.assistants.search(limit=100)}
+        assert {"tool_agent", "approval", "progress", "nested", "notes", "agent"} <= set(found)
+        schemas = await lg.assistants.get_schemas(found["tool_agent"]["assistant_id"])
+        assert "messages" in schemas["input_schema"]["properties"]
+        assert "topic" in (await lg.assistants.get_schemas(found["approval"]["assistant_id"]))["state_schema"]["properties"]
+        drawing = await lg.assistants.get_graph(found["tool_agent"]["assistant_id"])
+        assert {"agent", "tools"} <= {n["id"] for n in drawing["nodes"]}
+        subgraphs = await lg.assistants.get_subgraphs(found["nested"]["assistant_id"])
+        assert list(subgraphs) == ["child"]
+
+        made = await lg.assistants.create("approval", config={"configurable": {"tone": "dry"}}, name="reviewer")
+        assert made["graph_id"] == "approval" and made["version"] == 1
+        changed = await lg.assistants.update(made["assistant_id"], metadata={"team": "a"})
+        assert changed["version"] == 2
+        assert len(await lg.assistants.get_versions(made["assistant_id"])) == 2
+        with pytest.raises(NotFoundError):
+            await lg.assistants.create("no_such_graph")
+
+    run(go())
+
+
+def test_tool_agent_streams_values_updates_and_tokens(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        thread = await lg.threads.create()
+        parts = await collect(lg.runs.stream(thread["thread_id"], "tool_agent", input=WEATHER,
+                                             stream_mode=["values", "updates", "messages-tuple"]))
+        assert parts[0][0] == "metadata"
+        final = events(parts, "values")[-1]["messages"]
+        assert [m["type"] for m in final] == ["human", "ai", "tool", "ai"]
+        assert final[-1]["content"] == "The weather: sunny in Paris"
+        assert [list(u) for u in events(parts, "updates")] == [["agent"], ["tools"], ["agent"]]
+        tokens = "".join(m[0]["content"] for m in events(parts, "messages") if m[0]["type"] == "AIMessageChunk")
+        assert tokens == "The weather: sunny in Paris"
+
+        state = await lg.threads.get_state(thread["thread_id"])
+        assert state["values"]["messages"][-1]["content"] == "The weather: sunny in Paris"
+        assert state["next"] == [] and state["checkpoint"]["checkpoint_id"]
+        shown = await lg.threads.get(thread["thread_id"])
+        assert shown["status"] == "idle" and shown["metadata"]["graph_id"] == "tool_agent"
+        assert shown["values"]["messages"][-1]["content"] == "The weather: sunny in Paris"
+
+        # The `messages` mode (not tuples): metadata, then the message growing token by token.
+        thread2 = await lg.threads.create()
+        parts = await collect(lg.runs.stream(thread2["thread_id"], "tool_agent",
+                                             input={"messages": [{"role": "user", "content": "hello there"}]},
+                                             stream_mode="messages"))
+        names = [name for name, _ in parts]
+        assert "messages/metadata" in names
+        partials = events(parts, "messages/partial")
+        assert partials[-1][0]["content"] == "You said: hello there"
+
+    run(go())
+
+
+def test_interrupt_then_resume_with_a_command(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        thread = await lg.threads.create()
+        tid = thread["thread_id"]
+        result = await lg.runs.wait(tid, "approval", input={"topic": "cats"})
+        assert result["draft"] == "A post about cats"
+        [pending] = result["__interrupt__"]
+        assert pending["value"]["question"] == "Publish this draft?"
+        shown = await lg.threads.get(tid)
+        assert shown["status"] == "interrupted"
+        assert [i["id"] for group in shown["interrupts"].values() for i in group] == [pending["id"]]
+        state = await lg.threads.get_state(tid)
+        assert state["next"] == ["review"]
+        assert state["tasks"][0]["interrupts"][0]["value"]["draft"] == "A post about cats"
+
+        parts = await collect(lg.runs.stream(tid, "approval", command={"resume": {"approved": True}},
+                                             stream_mode="values"))
+        assert events(parts, "values")[-1]["published"] == "A post about cats"
+        assert (await lg.threads.get(tid))["status"] == "idle"
+
+    run(go())
+
+
+def test_interrupt_before_a_node_and_continue(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(tid, "progress", input={"steps": 1}, interrupt_before=["work"])
+        state = await lg.threads.get_state(tid)
+        assert state["next"] == ["work"] and "done" not in state["values"]
+        assert (await lg.threads.get(tid))["status"] == "interrupted"
+        result = await lg.runs.wait(tid, "progress", input=None)
+        assert result["done"] == 1
+
+    run(go())
+
+
+def test_custom_events_and_every_other_stream_mode(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        parts = await collect(lg.runs.stream(None, "progress", input={"steps": 3}, stream_mode="custom"))
+        assert events(parts, "custom") == [{"progress": 1, "of": 3}, {"progress": 2, "of": 3}, {"progress": 3, "of": 3}]
+        for mode in ("debug", "tasks", "checkpoints", "events"):
+            parts = await collect(lg.runs.stream(None, "progress", input={"steps": 1}, stream_mode=mode))
+            assert events(parts, mode), f"no {mode} events in {[n for n, _ in parts]}"
+        debug = await collect(lg.runs.stream(None, "progress", input={"steps": 1}, stream_mode="debug"))
+        assert {"checkpoint", "task", "task_result"} <= {d["type"] for d in events(debug, "debug")}
+
+    run(go())
+
+
+def test_subgraph_events_are_namespaced_when_asked_for(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        parts = await collect(lg.runs.stream(None, "nested", input={"text": " hi "}, stream_mode="updates",
+                                             stream_subgraphs=True))
+        child = [(name, data) for name, data in parts if name.startswith("updates|child:")]
+        assert [list(d) for _, d in child] == [["shout"], ["mark"]]
+        plain = await collect(lg.runs.stream(None, "nested", input={"text": " hi "}, stream_mode="updates"))
+        assert [list(d) for d in events(plain, "updates")] == [["prepare"], ["child"]]
+        assert events(plain, "updates")[-1]["child"]["text"] == "HI!"
+
+        tid = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(tid, "nested", input={"text": "yo"})
+        history = await lg.threads.get_history(tid)
+        assert history[0]["values"]["text"] == "YO!"
+
+    run(go())
+
+
+def test_history_time_travel_and_update_state(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(tid, "tool_agent", input=WEATHER)
+        history = await lg.threads.get_history(tid, limit=100)
+        assert history[0]["next"] == [] and len(history) >= 5
+        assert all(h["checkpoint"]["thread_id"] == tid for h in history)
+        before_tools = next(h for h in history if h["next"] == ["tools"])
+        at = await lg.threads.get_state(tid, checkpoint_id=before_tools["checkpoint_id"])
+        assert at["values"]["messages"][-1]["tool_calls"][0]["name"] == "get_weather"
+        # Runs with a page size and a cursor.
+        page = await lg.threads.get_history(tid, limit=2, before={"configurable": {"checkpoint_id": history[1]["checkpoint_id"]}})
+        assert [h["checkpoint_id"] for h in page] == [h["checkpoint_id"] for h in history[2:4]]
+
+        # Replay from the checkpoint before the tools: a fork whose parent is that checkpoint.
+        result = await lg.runs.wait(tid, "tool_agent", input=None, checkpoint_id=before_tools["checkpoint_id"])
+        assert result["messages"][-1]["content"] == "The weather: sunny in Paris"
+        forked = await lg.threads.get_history(tid, limit=100)
+        assert len(forked) > len(history)
+
+        # update_state as a node, then the graph goes on from there.
+        written = await lg.threads.update_state(
+            tid, {"messages": [{"role": "user", "content": "weather in Oslo"}]}, as_node="tools")
+        assert written["checkpoint"]["checkpoint_id"]
+        result = await lg.runs.wait(tid, "tool_agent", input=None)
+        assert result["messages"][-1]["content"] == "The weather: sunny in Oslo"
+
+    run(go())
+
+
+def test_graph_errors_end_the_run_with_an_error(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        parts = await collect(lg.runs.stream(tid, "progress", input={"nothing": 1}, stream_mode="values"))
+        [error] = events(parts, "error")
+        assert error["error"] == "KeyError"
+        runs = await lg.runs.list(tid)
+        assert runs[0]["status"] == "error"
+        assert (await lg.threads.get(tid))["status"] == "error"
+
+    run(go())
+
+
+def test_one_run_at_a_time_per_thread(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        first = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 1.0})
+        with pytest.raises(ConflictError):
+            await lg.runs.create(tid, "progress", input={"steps": 1}, multitask_strategy="reject")
+        second = await lg.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        assert (await lg.runs.join(tid, second["run_id"]))["done"] == 2
+        assert (await lg.runs.get(tid, first["run_id"]))["status"] == "success"
+
+        slow = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 5.0})
+        await asyncio.sleep(0.5)
+        replacing = await lg.runs.create(tid, "progress", input={"steps": 3}, multitask_strategy="interrupt")
+        assert (await lg.runs.join(tid, replacing["run_id"]))["done"] == 3
+        assert (await lg.runs.get(tid, slow["run_id"]))["status"] == "interrupted"
+
+        cancelled = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 5.0})
+        await asyncio.sleep(0.5)
+        await lg.runs.cancel(tid, cancelled["run_id"], wait=True)
+        assert (await lg.runs.get(tid, cancelled["run_id"]))["status"] == "interrupted"
+
+    run(go())
+
+
+def test_join_a_stream_and_resume_it_from_an_event_id(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        created = await lg.runs.create(tid, "progress", input={"steps": 3, "delay": 0.5}, stream_mode="custom",
+                                       stream_resumable=True)
+        whole = await collect(lg.runs.join_stream(tid, created["run_id"]))
+        assert events(whole, "custom")[-1] == {"progress": 3, "of": 3}
+
+    run(go())
+    # Raw SSE: every event carries an id, and Last-Event-ID resumes after it.
+    with httpx.Client(base_url=graphs_server.url, timeout=30) as http:
+        tid = http.post("/threads", json={}).json()["thread_id"]
+        with http.stream("POST", f"/threads/{tid}/runs/stream",
+                         json={"assistant_id": "progress", "input": {"steps": 3}, "stream_mode": "custom",
+                               "stream_resumable": True}) as response:
+            body = response.read().decode()
+        ids = [line[4:] for line in body.splitlines() if line.startswith("id: ")]
+        run_id = response.headers["content-location"].rsplit("/", 1)[-1]
+        assert len(ids) == 4  # metadata and three custom events
+        with http.stream("GET", f"/threads/{tid}/runs/{run_id}/stream", headers={"Last-Event-ID": ids[1]}) as again:
+            rest = again.read().decode()
+        assert [line[4:] for line in rest.splitlines() if line.startswith("id: ")] == ids[2:]
+
+
+def test_a_factory_graph_with_context_uses_the_servers_store(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        first = await lg.runs.wait(None, "notes", input={"note": "buy milk"}, context={"user": "ann"})
+        assert first == {"note": "buy milk", "count": 1, "env": "loaded"}
+        second = await lg.runs.wait(None, "notes", input={"note": "call bob"}, context={"user": "ann"})
+        assert second["count"] == 2
+        items = await lg.store.search_items(("notes", "ann"))
+        assert sorted(i["value"]["text"] for i in items["items"]) == ["buy milk", "call bob"]
+
+    run(go())
+
+
+def test_restart_between_interrupt_and_resume(server_factory):
+    database = server_factory.new_database()
+    first = server_factory("--langgraph-config", str(GRAPHS), database=database)
+
+    async def interrupt():
+        lg = client(first)
+        tid = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(tid, "approval", input={"topic": "dogs"})
+        return tid
+
+    tid = run(interrupt())
+    stop(first.proc)
+    second = server_factory("--langgraph-config", str(GRAPHS), database=database)
+
+    async def resume():
+        lg = client(second)
+        assert (await lg.threads.get(tid))["status"] == "interrupted"
+        assert (await lg.threads.get_state(tid))["next"] == ["review"]
+        result = await lg.runs.wait(tid, "approval", command={"resume": {"approved": False}})
+        assert result["approved"] is False and result["published"] == ""
+        assert len(await lg.threads.get_history(tid)) >= 5
+
+    run(resume())
+
+
+def test_a_broken_langgraph_json_stops_the_start_in_one_line(tmp_path):
+    config = tmp_path / "langgraph.json"
+    config.write_text('{"graphs": {"x": "./missing.py:graph"}}')
+    proc = subprocess.run([sys.executable, "-m", "threadloom.cli", "serve", "--port", "0", "--database",
+                           f"sqlite:///{tmp_path / 'db.sqlite'}", "--langgraph-config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "missing.py not found" in proc.stderr and "Traceback" not in proc.stderr

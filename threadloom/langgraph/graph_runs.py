@@ -1,0 +1,455 @@
+"""Runs of the user's graphs (langgraph.json), executed in this process by the langgraph
+library with threadloom's checkpointer and store.
+
+A run is a row of `langgraph_runs` that keeps its own status (pending → running →
+success | error | interrupted). It executes in the process that created it, one run of a
+thread at a time: a run starts when it is the oldest pending run of its thread and no run
+of the thread is running — decided in one transaction under the thread's row lock, so
+servers sharing a database take turns too. What the graph streams is published on the
+event bus under the run's id, already in LangGraph's wire form, so any number of clients
+(on any replica, with Redis) read the same events with the same ids; the stream of a run
+ends with an internal END event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import AsyncIterator
+
+from langchain_core.messages import BaseMessageChunk, convert_to_messages, message_chunk_to_message
+from langgraph.types import Command, Send
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from threadloom import metrics
+from threadloom.langgraph.catalog import GraphCatalog
+from threadloom.langgraph.errors import Conflict, NotFound
+from threadloom.langgraph.graph_state import thread_config, thread_summary
+from threadloom.langgraph.graph_values import dumps, jsonable
+from threadloom.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
+from threadloom.langgraph.state import L, T
+from threadloom.langgraph.stream import HEARTBEAT, HEARTBEAT_SECONDS, frame
+from threadloom.langgraph.timestamps import now_iso
+from threadloom.runtime.events import EventBus
+from threadloom.store.database import Database
+
+log = logging.getLogger("threadloom.langgraph")
+
+END = "__end__"  # internal: the run's stream is over (never sent to clients)
+REJECT_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+# How often a waiting run looks again whether its turn came (a run ending in this process
+# wakes it at once; one ending on another server is seen at the next look).
+TURN_POLL_SECONDS = 0.5
+
+
+def graph_kind(row: RunRow) -> bool:
+    return row.door.get("kind") == "graph"
+
+
+def _command(command: dict | None):
+    if not command:
+        return None
+    goto = command.get("goto")
+    if isinstance(goto, dict) and "node" in goto:
+        goto = Send(goto["node"], goto.get("input"))
+    elif isinstance(goto, list):
+        goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in goto]
+    kwargs = {k: v for k, v in (("resume", command.get("resume")), ("update", command.get("update")), ("goto", goto))
+              if v is not None}
+    return Command(**kwargs)
+
+
+class StreamTranslation:
+    """LangGraph's stream chunks → (event name, payload) as LangGraph's server sends them."""
+
+    def __init__(self, requested: list[str], subgraphs: bool):
+        self.requested = set(requested)
+        self.subgraphs = subgraphs
+        modes = self.requested - {"events", "messages-tuple"}
+        if "messages-tuple" in self.requested:
+            modes.add("messages")
+        # Interrupts travel in `updates`; a client that did not ask for them gets them as `values`.
+        self.only_interrupt_updates = "updates" not in modes
+        modes.add("updates")
+        self.graph_modes = sorted(modes)
+        self._messages: dict = {}
+
+    def _name(self, mode: str, ns) -> str:
+        return f"{mode}|{'|'.join(ns)}" if self.subgraphs and ns else mode
+
+    def feed(self, item) -> list[tuple[str, object]]:
+        if self.subgraphs:
+            ns, mode, chunk = item
+        else:
+            (mode, chunk), ns = item, ()
+        if mode == "messages":
+            if "messages-tuple" in self.requested:
+                return [(self._name("messages", ns), chunk)]
+            if "messages" in self.requested:
+                return self._message_events(chunk)
+            return []
+        if mode in self.requested:
+            return [(self._name(mode, ns), chunk)]
+        if mode == "updates" and self.only_interrupt_updates and isinstance(chunk, dict) and chunk.get("__interrupt__"):
+            return [(self._name("values", ns), chunk)]
+        return []
+
+    def _message_events(self, chunk) -> list[tuple[str, object]]:
+        message, meta = chunk
+        if isinstance(message, dict):
+            message = convert_to_messages([message])[0]
+        out = []
+        if message.id in self._messages:
+            self._messages[message.id] += message
+        else:
+            self._messages[message.id] = message
+            out.append(("messages/metadata", {message.id: {"metadata": meta}}))
+        whole = self._messages[message.id]
+        if isinstance(message, BaseMessageChunk):
+            out.append(("messages/partial", [whole]))
+        else:
+            out.append(("messages/complete", [message_chunk_to_message(whole)]))
+        return out
+
+
+class GraphRuns:
+    def __init__(self, db: Database, bus: EventBus, catalog: GraphCatalog, checkpointer, store):
+        self.db = db
+        self.bus = bus
+        self.catalog = catalog
+        self.checkpointer = checkpointer
+        self.store = store
+        self._executing: dict[str, asyncio.Task] = {}  # run id -> its task, in this process
+        self._turns: dict[str, asyncio.Event] = {}  # thread id -> set when a run of it ends here
+        self._tasks: set[asyncio.Task] = set()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create_tx(self, conn: Connection, p, assistant: dict, kwargs: dict, thread_exists: bool) -> tuple[RunRow, list[str]]:
+        """In the run creation's transaction (the thread row is locked, the assistant read):
+        apply the multitask strategy and insert the run. Returns the run and the runs it
+        displaced (to cancel once committed)."""
+        active = conn.execute(
+            select(L.c.id, L.c.status).where(L.c.thread_id == p.thread_id, L.c.status.in_(ACTIVE_STATUSES))
+            .order_by(L.c.seq)
+        ).all() if thread_exists else []
+        displaced: list[str] = []
+        if active and p.strategy == "reject":
+            raise Conflict(REJECT_DETAIL)
+        if active and p.strategy in ("interrupt", "rollback"):
+            displaced = [run_id for run_id, _ in active]
+            waiting = [run_id for run_id, status in active if status == "pending"]
+            if waiting:
+                if p.strategy == "rollback":
+                    conn.execute(delete(L).where(L.c.id.in_(waiting)))
+                else:
+                    conn.execute(update(L).where(L.c.id.in_(waiting)).values(status="interrupted"))
+        configurable = {**((assistant["config"] or {}).get("configurable") or {}),
+                        **(kwargs["config"].get("configurable") or {})}
+        if p.payload.checkpoint_id or p.payload.checkpoint:
+            for key, value in (p.payload.checkpoint or {}).items():
+                if key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+                    configurable[key] = value
+            if p.payload.checkpoint_id:
+                configurable["checkpoint_id"] = p.payload.checkpoint_id
+        config = {**(assistant["config"] or {}), **kwargs["config"], "configurable": configurable}
+        config["metadata"] = {**(kwargs["config"].get("metadata") or {}), "graph_id": assistant["graph_id"],
+                              "assistant_id": p.assistant_id, "run_id": p.run_id, "thread_id": p.thread_id}
+        now = now_iso()
+        body = {
+            "created_at": now,
+            "updated_at": now,
+            "metadata": p.payload.metadata or {},
+            "multitask_strategy": p.strategy,
+            "kwargs": kwargs,
+            "_door": {
+                "kind": "graph",
+                "graph_id": assistant["graph_id"],
+                "config": config,
+                "context": {**(assistant["context"] or {}), **(p.payload.context or {})},
+                "not_before": time.time() + (p.payload.after_seconds or 0),
+                "output": None,
+                "error": None,
+            },
+        }
+        conn.execute(insert(L), {
+            "id": p.run_id, "thread_id": p.thread_id, "assistant_id": p.assistant_id, "engine_run_id": None,
+            "status": "pending", "created_at": int(time.time()), "body": body,
+        })
+        if p.strategy == "rollback":  # a running run it displaces is deleted once it stops
+            for run_id, status in active:
+                current = fetch_run(conn, run_id) if status == "running" else None
+                if current is not None:
+                    body = dict(current.body, _door=dict(current.door, rollback_requested=True))
+                    conn.execute(update(L).where(L.c.id == run_id).values(body=body))
+        return RunRow(p.run_id, p.thread_id, p.assistant_id, None, "pending", 0, body, None, None), displaced
+
+    def started(self, row: RunRow, displaced: list[str]) -> None:
+        """After the creation committed: cancel what it displaced, publish its first event,
+        and queue its execution."""
+        for run_id in displaced:
+            self._cancel_local(run_id)
+        self.bus.publish(row.id, "metadata", dumps({"run_id": row.id, "attempt": 1}).decode())
+        self._spawn(self._execute(row.id, row.thread_id))
+
+    # -- execution ----------------------------------------------------------------------------
+
+    def _take_turn(self, conn: Connection, run_id: str, thread_id: str):
+        """pending → running when it is this run's turn; None while it must wait; False when
+        it is no longer pending (cancelled, deleted)."""
+        conn.execute(select(T.c.id).where(T.c.id == thread_id).with_for_update()).first()
+        row = fetch_run(conn, run_id)
+        if row is None or row.stored_status != "pending":
+            return False
+        if time.time() < row.door.get("not_before", 0):
+            return None
+        ahead = conn.execute(
+            select(L.c.id).where(L.c.thread_id == thread_id, L.c.id != run_id,
+                                 (L.c.status == "running") | and_(L.c.status == "pending", L.c.seq < row.seq)).limit(1)
+        ).first()
+        if ahead is not None:
+            return None
+        body = dict(row.body, updated_at=now_iso())
+        conn.execute(update(L).where(L.c.id == run_id).values(status="running", body=body))
+        row.stored_status, row.body = "running", body
+        return row
+
+    async def _wait_turn(self, run_id: str, thread_id: str) -> RunRow | None:
+        while True:
+            row = await self.db.transact(lambda conn: self._take_turn(conn, run_id, thread_id))
+            if row is False:
+                return None
+            if row is not None:
+                return row
+            event = self._turns.setdefault(thread_id, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), TURN_POLL_SECONDS)
+            except TimeoutError:
+                pass
+
+    def _wake(self, thread_id: str) -> None:
+        event = self._turns.pop(thread_id, None)
+        if event is not None:
+            event.set()
+
+    async def _execute(self, run_id: str, thread_id: str) -> None:
+        self._executing[run_id] = asyncio.current_task()
+        status, error = "error", None
+        try:
+            row = await self._wait_turn(run_id, thread_id)
+            if row is None:
+                return
+            status, error = await self._run_graph(row)
+        except asyncio.CancelledError:
+            status = "interrupted"
+        except Exception as exc:  # the store failed around the graph: the run cannot go on
+            log.exception("LangGraph run %s failed outside its graph", run_id)
+            error = {"error": type(exc).__name__, "message": str(exc)}
+        finally:
+            self._executing.pop(run_id, None)
+            try:
+                await self._finish(run_id, thread_id, status, error)
+            finally:
+                self.bus.publish(run_id, END, "null")
+                self.bus.end(run_id)
+                self._wake(thread_id)
+
+    async def _run_graph(self, row: RunRow) -> tuple[str, dict | None]:
+        door, kwargs = row.door, row.body["kwargs"]
+        user_graph = self.catalog.user_graph(door["graph_id"])
+        if user_graph is None:
+            return "error", {"error": "GraphNotFound", "message": f"Graph '{door['graph_id']}' is not served here"}
+        config = {**door["config"], "run_id": uuid.UUID(row.id)}
+        graph = await user_graph.build(config, self.checkpointer, self.store)
+        command = _command(kwargs.get("command"))
+        graph_input = command if command is not None else kwargs.get("input")
+        translation = StreamTranslation(kwargs["stream_mode"], bool(kwargs.get("subgraphs")))
+        options = dict(
+            context=door["context"] or None,
+            stream_mode=translation.graph_modes,
+            subgraphs=bool(kwargs.get("subgraphs")),
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            durability=kwargs.get("durability") or "async",
+        )
+        publish = self.bus.publish
+        try:
+            if "events" in translation.requested:
+                async for event in graph.astream_events(graph_input, config, version="v2", **options):
+                    if event["event"] == "on_chain_stream" and event["run_id"] == row.id:
+                        for name, payload in translation.feed(event["data"]["chunk"]):
+                            publish(row.id, name, dumps(payload).decode())
+                    publish(row.id, "events", dumps(event).decode())
+            else:
+                async for item in graph.astream(graph_input, config, **options):
+                    for name, payload in translation.feed(item):
+                        publish(row.id, name, dumps(payload).decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = {"error": type(exc).__name__, "message": str(exc)}
+            log.info("LangGraph run %s: the graph raised %s: %s", row.id, type(exc).__name__, exc)
+            publish(row.id, "error", dumps(error).decode())
+            return "error", error
+        return "success", None
+
+    async def _finish(self, run_id: str, thread_id: str, status: str, error: dict | None) -> None:
+        """The run's final status, and the thread's state as its object shows it."""
+        row = await self.db.query(lambda conn: fetch_run(conn, run_id))
+        if row is None:
+            return
+        summary = None
+        output = None
+        user_graph = self.catalog.user_graph(row.door["graph_id"])
+        if user_graph is not None and row.stored_status == "running":
+            try:
+                graph = await user_graph.build(row.door["config"], self.checkpointer, self.store)
+                state = await graph.aget_state(thread_config(thread_id))
+                summary = thread_summary(state, error)
+                output = dict(summary["values"]) if isinstance(summary["values"], dict) else summary["values"]
+                interrupts = [i for task in state.tasks for i in task.interrupts]
+                if interrupts and isinstance(output, dict):
+                    output["__interrupt__"] = jsonable(interrupts)
+            except Exception:
+                log.exception("could not read the state of thread %s after run %s", thread_id, run_id)
+        rollback = row.door.get("rollback_requested")
+
+        def write(conn):
+            current = fetch_run(conn, run_id)
+            if current is None:
+                return
+            if rollback:
+                conn.execute(delete(L).where(L.c.id == run_id))
+            elif current.stored_status in ACTIVE_STATUSES:
+                door = dict(current.door, output=output, error=error)
+                body = dict(current.body, updated_at=now_iso(), _door=door)
+                conn.execute(update(L).where(L.c.id == run_id).values(status=status, body=body))
+            if summary is not None:
+                thread = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).first()
+                if thread is not None:
+                    extra = dict(thread[0] or {}, graph_state=summary)
+                    conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
+
+        await self.db.transact(write)
+
+    # -- cancel ---------------------------------------------------------------------------------
+
+    def _cancel_local(self, run_id: str) -> bool:
+        task = self._executing.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    async def cancel(self, row: RunRow, action: str) -> None:
+        if row.status == "pending":
+            def write(conn):
+                if action == "rollback":
+                    conn.execute(delete(L).where(L.c.id == row.id, L.c.status == "pending"))
+                else:
+                    conn.execute(update(L).where(L.c.id == row.id, L.c.status == "pending").values(status="interrupted"))
+
+            await self.db.transact(write)
+            self._wake(row.thread_id)
+        elif row.status == "running":
+            if action == "rollback":
+                def mark(conn):
+                    current = fetch_run(conn, row.id)
+                    if current is not None:
+                        body = dict(current.body, _door=dict(current.door, rollback_requested=True))
+                        conn.execute(update(L).where(L.c.id == row.id).values(body=body))
+
+                await self.db.transact(mark)
+            if not self._cancel_local(row.id):
+                raise Conflict("The run executes on another server; cancel it there")
+
+    # -- results and streams ------------------------------------------------------------------
+
+    async def until_done(self, row: RunRow) -> RunRow:
+        while row.status in ACTIVE_STATUSES:
+            task = self._executing.get(row.id)
+            if task is not None:
+                await asyncio.wait({task})
+            else:
+                await asyncio.sleep(TURN_POLL_SECONDS)
+            reloaded = await self.db.query(lambda conn: fetch_run(conn, row.id))
+            if reloaded is None:
+                return row
+            row = reloaded
+        return row
+
+    async def result(self, row: RunRow) -> dict:
+        row = await self.until_done(row)
+        if row.status == "error":
+            return {"__error__": row.door.get("error") or {"error": "Error", "message": "The run failed."}}
+        if row.status == "interrupted":
+            return {"__error__": {"error": "UserInterrupt", "message": "The run was cancelled."}}
+        return row.door.get("output") or {}
+
+    async def stream(self, row: RunRow, modes: list[str], *, last_event_id: str | None = None,
+                     from_start: bool = True, cancel_on_disconnect: bool = False) -> AsyncIterator[bytes]:
+        """SSE frames of the run: from its first event (or after Last-Event-ID), or only
+        what comes from now on."""
+        wanted = _wanted(modes, row.body["kwargs"]["stream_mode"])
+        finished = False
+        metrics.ACTIVE_STREAMS.inc()
+        try:
+            if last_event_id is not None and last_event_id.isdigit():
+                start = int(last_event_id) + 1
+            elif from_start:
+                start = 0
+            else:
+                start = await self.bus.position(row.id)
+            if not await self.bus.has(row.id):
+                # Its events are gone (it ended a while ago): nothing more will come.
+                while (await self.db.query(lambda conn: fetch_run(conn, row.id)) or row).status in ACTIVE_STATUSES:
+                    await asyncio.sleep(HEARTBEAT_SECONDS)
+                    yield HEARTBEAT
+                finished = True
+                return
+            async for batch in self.bus.read_batches(row.id, start, idle=HEARTBEAT_SECONDS):
+                if not batch:
+                    yield HEARTBEAT
+                    continue
+                chunks = []
+                for event in batch:
+                    if event.name == END:
+                        finished = True
+                        break
+                    if wanted is None or _base(event.name) in wanted:
+                        data = event.data if isinstance(event.data, str) else dumps(event.data).decode()
+                        chunks.append(frame(event.name, data.encode(), str(event.seq)))
+                if chunks:
+                    yield b"".join(chunks)
+                if finished:
+                    return
+        finally:
+            metrics.ACTIVE_STREAMS.dec()
+            if not finished and cancel_on_disconnect:
+                self._cancel_local(row.id)
+
+
+def _base(name: str) -> str:
+    return name.split("|", 1)[0]
+
+
+def _wanted(modes: list[str], created_with: list[str]) -> set[str] | None:
+    """Event names a join asking for `modes` gets (None: all the run publishes)."""
+    if not modes or set(modes) == set(created_with):
+        return None
+    wanted = {"metadata", "error"} | set(modes)
+    if "messages" in modes:
+        wanted |= {"messages/metadata", "messages/partial", "messages/complete"}
+    if "messages-tuple" in modes:
+        wanted.add("messages")
+    if "updates" not in created_with:
+        wanted.add("values")
+    return wanted
