@@ -15,7 +15,7 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from conftest import stop
+from conftest import stop, test_database_url
 from langgraph_support import client, collect, events, run
 
 GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
@@ -287,6 +287,35 @@ def test_restart_between_interrupt_and_resume(server_factory):
         assert len(await lg.threads.get_history(tid)) >= 5
 
     run(resume())
+
+
+@pytest.mark.skipif(bool(test_database_url()), reason="SQLite serves one process, so a restart finds every held run orphaned; "
+                    "on PostgreSQL another process adopts them after 30 s")
+def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
+    database = server_factory.new_database()
+    first = server_factory("--langgraph-config", str(GRAPHS), database=database)
+
+    async def start():
+        lg = client(first)
+        tid = (await lg.threads.create())["thread_id"]
+        running = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 60})
+        waiting = await lg.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        await asyncio.sleep(0.5)
+        return tid, running["run_id"], waiting["run_id"]
+
+    tid, running, waiting = run(start())
+    first.proc.kill()
+    first.proc.wait()
+    second = server_factory("--langgraph-config", str(GRAPHS), database=database)
+
+    async def after():
+        lg = client(second)
+        assert (await lg.runs.join(tid, waiting))["done"] == 2  # adopted, and run once its turn came
+        crashed = await lg.runs.get(tid, running)
+        assert crashed["status"] == "error"
+        assert (await lg.runs.wait(tid, "progress", input={"steps": 1}))["done"] == 1
+
+    run(after())
 
 
 def test_a_broken_langgraph_json_stops_the_start_in_one_line(tmp_path):

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from threadloom import metrics
 from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import Conflict, NotFound
+from threadloom.langgraph.errors import Conflict
 from threadloom.langgraph.graph_state import thread_config, thread_summary
 from threadloom.langgraph.graph_values import dumps, jsonable
 from threadloom.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
@@ -33,6 +33,7 @@ from threadloom.langgraph.state import L, T
 from threadloom.langgraph.stream import HEARTBEAT, HEARTBEAT_SECONDS, frame
 from threadloom.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
+from threadloom.store import projects
 from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom.langgraph")
@@ -42,6 +43,10 @@ REJECT_DETAIL = "Thread is already running a task. Wait for it to finish or choo
 # How often a waiting run looks again whether its turn came (a run ending in this process
 # wakes it at once; one ending on another server is seen at the next look).
 TURN_POLL_SECONDS = 0.5
+# A process stamps the runs it holds every SWEEP_SECONDS; a run whose stamp is older than
+# STALE_SECONDS lost its process: running, it failed; pending, another process adopts it.
+SWEEP_SECONDS = 5.0
+STALE_SECONDS = 30
 
 
 def graph_kind(row: RunRow) -> bool:
@@ -124,6 +129,9 @@ class GraphRuns:
         self._executing: dict[str, asyncio.Task] = {}  # run id -> its task, in this process
         self._turns: dict[str, asyncio.Event] = {}  # thread id -> set when a run of it ends here
         self._tasks: set[asyncio.Task] = set()
+        # SQLite serves one process: at its start, every run still held is this process's
+        # predecessor's, stale at once.
+        self._first_sweep_takes_all = db.is_sqlite
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -182,7 +190,7 @@ class GraphRuns:
         }
         conn.execute(insert(L), {
             "id": p.run_id, "thread_id": p.thread_id, "assistant_id": p.assistant_id, "engine_run_id": None,
-            "status": "pending", "created_at": int(time.time()), "body": body,
+            "status": "pending", "created_at": int(time.time()), "body": body, "alive_at": int(time.time()),
         })
         if p.strategy == "rollback":  # a running run it displaces is deleted once it stops
             for run_id, status in active:
@@ -339,6 +347,44 @@ class GraphRuns:
                     conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
 
         await self.db.transact(write)
+
+    # -- processes that went away ---------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Stamp the runs this process holds; fail the running runs of a process that is
+        gone and adopt its pending ones."""
+        now = int(time.time())
+        held = list(self._executing)
+        cutoff = now + 1 if self._first_sweep_takes_all else now - STALE_SECONDS
+        self._first_sweep_takes_all = False
+
+        def write(conn):
+            if held:
+                conn.execute(update(L).where(L.c.id.in_(held)).values(alive_at=now))
+            stale = conn.execute(
+                select(L.c.id, L.c.thread_id, L.c.status, L.c.project, L.c.alive_at)
+                .where(L.c.status.in_(ACTIVE_STATUSES), L.c.alive_at < cutoff, L.c.id.not_in(held))
+            ).all()
+            adopted = []
+            for run_id, thread_id, status, project, alive_at in stale:
+                claim = update(L).where(L.c.id == run_id, L.c.alive_at == alive_at)
+                if status == "running":
+                    row = fetch_run(conn, run_id)
+                    error = {"error": "ServerStopped", "message": "The server executing this run stopped."}
+                    body = dict(row.body, updated_at=now_iso(), _door=dict(row.door, error=error))
+                    conn.execute(claim.values(status="error", body=body, alive_at=now))
+                elif conn.execute(claim.values(alive_at=now)).rowcount:
+                    adopted.append((run_id, thread_id, project))
+            return adopted
+
+        for run_id, thread_id, project in await self.db.transact(write):
+            log.info("LangGraph run %s: adopted (the process that held it is gone)", run_id)
+            self._spawn(self._adopt(run_id, thread_id, project))
+
+    async def _adopt(self, run_id: str, thread_id: str, project: str) -> None:
+        projects.current_project.set(project)  # the run reads and writes its project's store
+        self.bus.publish(run_id, "metadata", dumps({"run_id": run_id, "attempt": 1}).decode())
+        await self._execute(run_id, thread_id)
 
     # -- cancel ---------------------------------------------------------------------------------
 

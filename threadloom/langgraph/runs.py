@@ -52,7 +52,7 @@ from threadloom.langgraph.stream import (
     parse_event_id,
 )
 from threadloom.langgraph.threads import insert_langgraph_thread
-from threadloom.langgraph.timestamps import iso, now_iso
+from threadloom.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.services.threads import message_row
@@ -193,8 +193,13 @@ class LangGraphRuns:
 
     async def sweep_forever(self, interval: float = 5.0) -> None:
         """In every process: a run enqueued behind another on its thread starts even when
-        the replica that enqueued it died before the one ahead finished."""
+        the replica that enqueued it died before the one ahead finished; a user graph's
+        runs held by a process that is gone are failed (running) or adopted (pending)."""
         while True:
+            try:
+                await self.graph_runs.sweep()
+            except Exception as exc:  # the database is away: the next sweep tries again
+                log.warning("could not sweep LangGraph runs: %s", exc)
             await asyncio.sleep(interval)
             await self.recover(only_idle=True)
 

@@ -111,6 +111,9 @@ langgraph_runs = Table(
     Column("status", String(32), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("body", Body, nullable=False),
+    # A user graph's run executes in the process that holds it, which stamps `alive_at`
+    # (seconds) while it waits or runs: a stale stamp means that process is gone.
+    Column("alive_at", BigInteger, nullable=True),
     Index("ix_langgraph_runs_thread_seq", "thread_id", "seq"),
     Index("ix_langgraph_runs_engine_run", "engine_run_id"),
 )

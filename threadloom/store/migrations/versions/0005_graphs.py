@@ -1,5 +1,5 @@
 """The user's LangGraph graphs: checkpoints and their pending writes, the /store items,
-crons
+crons, and the liveness stamp of a graph run's process
 
 Revision ID: 0005
 """
@@ -24,6 +24,8 @@ def _project() -> sa.Column:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("langgraph_runs") as batch:
+        batch.add_column(sa.Column("alive_at", sa.BigInteger, nullable=True))
     op.create_table(
         "graph_checkpoints",
         _seq(),
@@ -81,5 +83,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("langgraph_runs") as batch:
+        batch.drop_column("alive_at")
     for table in ("crons", "graph_store_items", "graph_checkpoint_writes", "graph_checkpoints"):
         op.drop_table(table)
