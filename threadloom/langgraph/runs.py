@@ -28,8 +28,8 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 from threadloom import metrics
 from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.errors import NotFound as DomainNotFound
-from threadloom.domain.message import CreateMessageRequest, new_message
-from threadloom.domain.run import CreateRunRequest, SubmitToolOutputsRequest, ToolOutput, new_run, new_run_state
+from threadloom.domain.message import CreateMessageRequest
+from threadloom.domain.run import CreateRunRequest, SubmitToolOutputsRequest, ToolOutput
 from threadloom.domain.run_status import ACTIVE
 from threadloom.langgraph import graph
 from threadloom.langgraph.assistants import check_config, load_for_run, resolve_assistant_id, view as assistant_view
@@ -55,11 +55,10 @@ from threadloom.langgraph.threads import insert_langgraph_thread
 from threadloom.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
-from threadloom.services.threads import message_row
 from threadloom.store import tables
 from threadloom.store.database import Database
 from threadloom.store.threads import delete_thread
-from threadloom.store.objects import message_store, run_store
+from threadloom.store.objects import thread_store
 
 log = logging.getLogger("threadloom.langgraph")
 
@@ -473,16 +472,9 @@ class LangGraphRuns:
 
     def _start_fresh(self, conn: Connection, thread_id: str, door: dict, engine_assistant: dict) -> dict:
         """Input messages and a queued engine run, in the caller's transaction."""
-        req = CreateRunRequest.model_validate(door["engine"])
-        run = new_run(thread_id, engine_assistant, req, ttl=self.engine.run_ttl)
-        state = new_run_state(engine_assistant, req)
-        now = int(time.time())
-        rows = [
-            message_row(new_message(thread_id, CreateMessageRequest(**m), run_id=run["id"], now=now))
-            for m in door["messages"]
-        ]
-        message_store.insert_many(conn, rows)
-        run_store.insert(conn, run, **self.engine.queue_columns(run, state))
+        run = self.engine.insert_run(
+            conn, thread_store.get(conn, thread_id), CreateRunRequest.model_validate(door["engine"]),
+            [CreateMessageRequest(**m) for m in door["messages"]], engine_assistant, messages_of_run=True)
         door["event_start"] = 0
         door["base_ordinal"] = time.time_ns()
         return run

@@ -51,7 +51,11 @@ class RunService:
         self.writer = writer
         self.dispatcher = dispatcher
 
-    def _insert_run(self, conn, thread: dict, req, extra_messages, assistant: dict | None = None, include: tuple = ()) -> dict:
+    def insert_run(self, conn, thread: dict, req, extra_messages, assistant: dict | None = None, include: tuple = (),
+                   messages_of_run: bool = False) -> dict:
+        """Queue a run and the messages it adds to its thread, in the caller's transaction:
+        how both doors create an engine run (then `announce` it once committed).
+        `messages_of_run`: the messages are the run's own input (the LangGraph door's)."""
         thread_id = thread["id"]
         if assistant is None:
             assistant = assistant_store.get(conn, req.assistant_id)
@@ -61,7 +65,7 @@ class RunService:
             # create_thread_and_run's own resources stand in for the assistant's in this run.
             run["tool_resources"] = self.linker.resolve(conn, tool_resources_wire(req.tool_resources))
         state = new_run_state(assistant, req, include)
-        messages = thread_messages(thread_id, extra_messages)
+        messages = thread_messages(thread_id, extra_messages, run["id"] if messages_of_run else None)
         message_store.insert_many(conn, [message_row(m) for m in messages])
         self.linker.attach(conn, thread, messages)
         run_store.insert(conn, run, **self.queue_columns(run, state))
@@ -93,7 +97,7 @@ class RunService:
             active = active_run_id(conn, thread_id)
             if active:
                 raise Conflict(f"Thread {thread_id} already has an active run {active}.")
-            return self._insert_run(conn, thread, req, req.additional_messages, include=include)
+            return self.insert_run(conn, thread, req, req.additional_messages, include=include)
 
         run = await self.db.transact(insert)
         self.linker.wake_ingestion()
@@ -109,7 +113,7 @@ class RunService:
             # The assistant is read first so a bad id leaves no thread behind.
             assistant = assistant_store.get(conn, req.assistant_id)
             thread = insert_thread(conn, thread_req, self.linker, "thread.tool_resources")
-            return thread, self._insert_run(conn, thread, req, None, assistant, include)
+            return thread, self.insert_run(conn, thread, req, None, assistant, include)
 
         thread, run = await self.db.transact(insert)
         self.linker.wake_ingestion()

@@ -11,7 +11,7 @@ from threadloom.domain.thread import CreateThreadRequest, ModifyThreadRequest, m
 from threadloom.services.tool_resources import ToolResourceLinker
 from threadloom.store.database import Database
 from threadloom.store.threads import delete_thread
-from threadloom.store.objects import message_store, run_store, step_store, thread_store
+from threadloom.store.objects import message_store, thread_store
 from threadloom.store.pagination import PageQuery, page_wire
 from threadloom.store.thread_lock import active_run_id, lock_thread
 
@@ -27,9 +27,9 @@ def message_row(body: dict) -> dict:
     }
 
 
-def thread_messages(thread_id: str, requests: list[CreateMessageRequest] | None) -> list[dict]:
+def thread_messages(thread_id: str, requests: list[CreateMessageRequest] | None, run_id: str | None = None) -> list[dict]:
     now = int(time.time())
-    return [new_message(thread_id, req, now=now) for req in requests or []]
+    return [new_message(thread_id, req, run_id=run_id, now=now) for req in requests or []]
 
 
 def insert_thread(conn, req: CreateThreadRequest, linker: ToolResourceLinker, param: str = "tool_resources") -> dict:
