@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from threadloom.domain.ids import new_id as new_id_with
 from threadloom.domain.message import CreateMessageRequest, new_message
@@ -21,7 +21,6 @@ from threadloom.langgraph.requests import ThreadCount, ThreadCreate, ThreadHisto
 from threadloom.langgraph.state import (
     EMPTY_STATE,
     THREAD_COLUMNS,
-    L,
     M,
     R,
     S,
@@ -48,6 +47,21 @@ def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | N
     body = new_thread(CreateThreadRequest(), thread_id)
     thread_store.insert(conn, body, updated_at=body["created_at"], extra={"metadata": metadata or {}, "config": {}})
     return body
+
+
+THREAD_FOR_UPDATE = select(T.c.body, T.c.extra).where(T.c.id == bindparam("_id")).with_for_update()
+
+
+def label_thread(conn: Connection, thread_id: str, assistant_id: str, thread, graph_id: str) -> None:
+    """The thread carries the graph and assistant it last ran, as LangGraph's do. `thread`:
+    its (body, extra) as read by THREAD_FOR_UPDATE, None when it was just made."""
+    thread_extra = thread[1] if thread is not None else {"metadata": {}, "config": {}}
+    thread_body_metadata = (thread[0].get("metadata") or {}) if thread is not None else {}
+    metadata = dict((thread_extra or {}).get("metadata", thread_body_metadata))
+    if metadata.get("graph_id") != graph_id or metadata.get("assistant_id") != assistant_id:
+        metadata.update(graph_id=graph_id, assistant_id=assistant_id)
+        extra = {**(thread_extra or {"config": {}}), "metadata": metadata}
+        conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra))
 
 
 def append_messages(conn: Connection, thread_id: str, values, param: str = "values") -> None:
