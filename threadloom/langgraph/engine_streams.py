@@ -12,10 +12,9 @@ from threadloom.langgraph.messages import render
 from threadloom.langgraph.run_rows import RunRow
 from threadloom.langgraph.state import BUSY_ENGINE, load_contents
 from threadloom.langgraph.stream import (
-    HEARTBEAT,
     HEARTBEAT_SECONDS,
+    StreamEvent,
     StreamTranslator,
-    frame,
     parse_event_id,
 )
 from threadloom.runtime.events import EventBus
@@ -54,8 +53,8 @@ class EngineRunStreams:
         last_event_id: str | None = None,
         from_start: bool = True,
         cancel_on_disconnect: bool = False,
-    ) -> AsyncIterator[bytes]:
-        """SSE frames of one LangGraph run: from its start (or after Last-Event-ID), or
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """The events of one LangGraph run, in batches: from its start (or after Last-Event-ID), or
         only what comes from now on (a join of a stream that is not resumable)."""
         finished = False
         last = parse_event_id(last_event_id)
@@ -65,7 +64,7 @@ class EngineRunStreams:
         try:
             while row.engine_run_id is None and row.stored_status is None:
                 if not await self.queue.wait_started(row.id, HEARTBEAT_SECONDS):
-                    yield HEARTBEAT
+                    yield []  # quiet: a heartbeat
                 reloaded = await self.queue.reload(row.id)
                 if reloaded is None:
                     finished = True
@@ -76,7 +75,7 @@ class EngineRunStreams:
                 outputs = translator.start()
                 if row.stored_status == "error" and row.door.get("error"):
                     outputs.append((len(outputs), "error", row.door["error"]))
-                yield b"".join(frame(name, payload, f"0-{k}") for k, name, payload in outputs if last is None or (0, k) > last)
+                yield [(name, payload, f"0-{k}") for k, name, payload in outputs if last is None or (0, k) > last]
                 finished = True
                 return
             engine_run_id = row.engine_run_id
@@ -86,21 +85,21 @@ class EngineRunStreams:
             if skip_below <= start:
                 for k, name, payload in translator.start():
                     if last is None or (start, k) > last:
-                        head.append(frame(name, payload, f"{start}-{k}"))
+                        head.append((name, payload, f"{start}-{k}"))
             if not await self.bus.has(engine_run_id):
                 # Its events are gone (it ended long ago, or runs in another process).
                 if head:
-                    yield b"".join(head)
+                    yield head
                 while await self.queue.engine_status(engine_run_id) in BUSY_ENGINE:
                     await asyncio.sleep(HEARTBEAT_SECONDS)
-                    yield HEARTBEAT
+                    yield []  # quiet: a heartbeat
                 finished = True
                 return
             if head:
-                yield b"".join(head)
+                yield head
             async for batch in self.bus.read_batches(engine_run_id, start, idle=HEARTBEAT_SECONDS):
                 if not batch:
-                    yield HEARTBEAT
+                    yield []  # quiet: a heartbeat
                     continue
                 chunks = []
                 for event in batch:
@@ -109,11 +108,11 @@ class EngineRunStreams:
                         position = event.seq + 1
                         for k, name, payload in outputs:
                             if last is None or (position, k) > last:
-                                chunks.append(frame(name, payload, f"{position}-{k}"))
+                                chunks.append((name, payload, f"{position}-{k}"))
                     if translator.ended:
                         break
                 if chunks:
-                    yield b"".join(chunks)
+                    yield chunks
                 if translator.ended:
                     finished = True
                     return

@@ -30,7 +30,7 @@ from threadloom.langgraph.graph_state import thread_config, thread_summary
 from threadloom.langgraph.graph_values import dumps, jsonable
 from threadloom.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
 from threadloom.langgraph.state import L, T
-from threadloom.langgraph.stream import HEARTBEAT, HEARTBEAT_SECONDS, frame
+from threadloom.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
 from threadloom.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.store import projects
@@ -441,8 +441,8 @@ class GraphRuns:
         return row.door.get("output") or {}
 
     async def stream(self, row: RunRow, modes: list[str], *, last_event_id: str | None = None,
-                     from_start: bool = True, cancel_on_disconnect: bool = False) -> AsyncIterator[bytes]:
-        """SSE frames of the run: from its first event (or after Last-Event-ID), or only
+                     from_start: bool = True, cancel_on_disconnect: bool = False) -> AsyncIterator[list[StreamEvent]]:
+        """The events of the run, in batches: from its first event (or after Last-Event-ID), or only
         what comes from now on."""
         wanted = _wanted(modes, row.body["kwargs"]["stream_mode"])
         finished = False
@@ -458,12 +458,12 @@ class GraphRuns:
                 # Its events are gone (it ended a while ago): nothing more will come.
                 while (await self.db.query(lambda conn: fetch_run(conn, row.id)) or row).status in ACTIVE_STATUSES:
                     await asyncio.sleep(HEARTBEAT_SECONDS)
-                    yield HEARTBEAT
+                    yield []  # quiet: a heartbeat
                 finished = True
                 return
             async for batch in self.bus.read_batches(row.id, start, idle=HEARTBEAT_SECONDS):
                 if not batch:
-                    yield HEARTBEAT
+                    yield []  # quiet: a heartbeat
                     continue
                 chunks = []
                 for event in batch:
@@ -472,9 +472,9 @@ class GraphRuns:
                         break
                     if wanted is None or _base(event.name) in wanted:
                         data = event.data if isinstance(event.data, str) else dumps(event.data).decode()
-                        chunks.append(frame(event.name, data.encode(), str(event.seq)))
+                        chunks.append((event.name, data, str(event.seq)))
                 if chunks:
-                    yield b"".join(chunks)
+                    yield chunks
                 if finished:
                     return
         finally:

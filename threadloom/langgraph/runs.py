@@ -22,6 +22,7 @@ from threadloom.langgraph.requests import RunCreate
 from threadloom.langgraph.run_requests import Prepared, prepare_run, run_kwargs
 from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run, select_runs
 from threadloom.langgraph.state import BUSY_ENGINE, L, T
+from threadloom.langgraph.stream import StreamEvent
 from threadloom.langgraph.temporary_threads import TemporaryThreads
 from threadloom.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
 from threadloom.runtime.events import EventBus
@@ -64,8 +65,8 @@ class LangGraphRuns:
         return await self.queue.result(row)
 
     def stream(self, row: RunRow, modes: list[str], *, last_event_id: str | None = None, from_start: bool = True,
-               cancel_on_disconnect: bool = False) -> AsyncIterator[bytes]:
-        """SSE frames of one LangGraph run: from its start (or after Last-Event-ID), or
+               cancel_on_disconnect: bool = False) -> AsyncIterator[list[StreamEvent]]:
+        """The events of one LangGraph run, in batches: from its start (or after Last-Event-ID), or
         only what comes from now on (a join of a stream that is not resumable)."""
         streams = self.graph_runs if graph_kind(row) else self.streams
         return streams.stream(row, modes, last_event_id=last_event_id, from_start=from_start,

@@ -1,5 +1,5 @@
 """Translates the engine's run events (OpenAI event names and objects, read from the
-event bus) into LangGraph stream-mode events, and frames them as LangGraph's server does.
+event bus) into LangGraph stream-mode events, as LangGraph's server sends them (api/langgraph/streaming.py frames them).
 
 One LangGraph run reads a segment of its engine run's event log: from `event_start` to
 the next stop (the run completing, failing, or waiting for tool outputs). Every engine
@@ -17,8 +17,10 @@ from threadloom.langgraph import graph, messages as lc
 from threadloom.langgraph.ids import derived_id
 from threadloom.langgraph.state import interrupt_of
 
-HEARTBEAT = b": heartbeat\r\n\r\n"
 HEARTBEAT_SECONDS = 5.0
+# What a run's stream yields, in batches (an empty batch: nothing for HEARTBEAT_SECONDS):
+# the event's name, its data (an object, or JSON already encoded), its id.
+StreamEvent = tuple[str, object, str]
 SUPPORTED_MODES = frozenset({"values", "updates", "messages", "messages-tuple"})
 _ERRORS = {
     "thread.run.cancelled": ("UserInterrupt", "The run was cancelled."),
@@ -26,12 +28,6 @@ _ERRORS = {
 }
 
 
-def frame(name: str, payload, event_id: str | None) -> bytes:
-    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    out = b"event: " + name.encode() + b"\r\ndata: " + data + b"\r\n"
-    if event_id is not None:
-        out += b"id: " + event_id.encode() + b"\r\n"
-    return out + b"\r\n"
 
 
 def parse_event_id(value: str | None) -> tuple[int, int] | None:

@@ -10,7 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import orjson
 from starlette.responses import StreamingResponse
 
-from threadloom.langgraph.stream import HEARTBEAT_SECONDS
+from threadloom.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
 
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
@@ -20,8 +20,29 @@ def run_locations(thread_id: str | None, run_id: str, suffix: str) -> dict:
     return {"Location": base + suffix, "Content-Location": base}
 
 
-def sse_response(frames: AsyncIterator[bytes], headers: dict) -> StreamingResponse:
-    return StreamingResponse(frames, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+HEARTBEAT = b": heartbeat\r\n\r\n"
+
+
+def frame(name: str, data, event_id: str | None) -> bytes:
+    """One event as LangGraph's server frames it (CRLF line ends, the id last)."""
+    if isinstance(data, str):
+        data = data.encode()
+    elif not isinstance(data, bytes):
+        data = orjson.dumps(data)
+    out = b"event: " + name.encode() + b"\r\ndata: " + data + b"\r\n"
+    if event_id is not None:
+        out += b"id: " + event_id.encode() + b"\r\n"
+    return out + b"\r\n"
+
+
+async def _framed(batches: AsyncIterator[list[StreamEvent]]) -> AsyncIterator[bytes]:
+    # A batch goes to the socket in one write; an empty one is a heartbeat.
+    async for batch in batches:
+        yield b"".join(frame(name, data, event_id) for name, data, event_id in batch) if batch else HEARTBEAT
+
+
+def sse_response(batches: AsyncIterator[list[StreamEvent]], headers: dict) -> StreamingResponse:
+    return StreamingResponse(_framed(batches), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
 
 
 async def _json_when_ready(result: Callable[[], Awaitable[dict]], on_close: Callable[[bool], None] | None):
