@@ -223,6 +223,13 @@ def test_one_run_at_a_time_per_thread(graphs_server):
         await lg.runs.cancel(tid, cancelled["run_id"], wait=True)
         assert (await lg.runs.get(tid, cancelled["run_id"]))["status"] == "interrupted"
 
+        # Lists filter by status and page, newest first.
+        interrupted = await lg.runs.list(tid, status="interrupted")
+        assert [r["run_id"] for r in interrupted] == [cancelled["run_id"], slow["run_id"]]
+        everything = [r["run_id"] for r in await lg.runs.list(tid, limit=100)]
+        assert len(everything) == 5
+        assert [r["run_id"] for r in await lg.runs.list(tid, limit=2, offset=1)] == everything[1:3]
+
     run(go())
 
 

@@ -36,7 +36,8 @@ from threadloom.langgraph.catalog import GraphCatalog
 from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.langgraph.messages import output_text
 from threadloom.langgraph.run_requests import REJECT_DETAIL, Prepared, run_kwargs
-from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run, select_runs
+from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
+from threadloom.store.langgraph_runs import select_runs
 from threadloom.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_snapshots
 from threadloom.langgraph.stream import error_payload
 from threadloom.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread

@@ -6,25 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from threadloom.langgraph.state import L, R
 from threadloom.langgraph.timestamps import iso
+from threadloom.store import langgraph_runs
+from threadloom.store.langgraph_runs import ENGINE_TO_LANGGRAPH, ROLLBACK
 
-ENGINE_TO_LANGGRAPH = {
-    "queued": "pending",
-    "in_progress": "running",
-    "cancelling": "running",
-    "requires_action": "success",
-    "completed": "success",
-    "incomplete": "success",
-    "failed": "error",
-    "expired": "timeout",
-    "cancelled": "interrupted",
-}
-ROLLBACK = "rollback"  # internal: cancelled, to be deleted with its engine run once that stops
 ACTIVE_STATUSES = ("pending", "running")
-LG_COLUMNS = (L.c.id, L.c.thread_id, L.c.assistant_id, L.c.engine_run_id, L.c.status, L.c.seq, L.c.body, R.c.status, R.c.body)
 
 
 @dataclass
@@ -73,15 +61,6 @@ class RunRow:
         }
 
 
-def select_runs():
-    return select(*LG_COLUMNS).select_from(L.outerjoin(R, R.c.id == L.c.engine_run_id))
-
-
 def fetch_run(conn: Connection, run_id: str, thread_id: str | None = None) -> RunRow | None:
-    stmt = select_runs().where(L.c.id == run_id)
-    if thread_id is not None:
-        stmt = stmt.where(L.c.thread_id == thread_id)
-    row = conn.execute(stmt).first()
+    row = langgraph_runs.fetch(conn, run_id, thread_id)
     return RunRow(*row) if row else None
-
-

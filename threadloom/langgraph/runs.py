@@ -20,7 +20,7 @@ from threadloom.langgraph.graph_runs import GraphRuns, graph_kind
 from threadloom.langgraph.ids import check_run_id, check_thread_id, default_assistant_id
 from threadloom.langgraph.requests import RunCreate
 from threadloom.langgraph.run_requests import Prepared, prepare_run, run_kwargs
-from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run, select_runs
+from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
 from threadloom.langgraph.state import BUSY_ENGINE, L, T
 from threadloom.langgraph.stream import StreamEvent
 from threadloom.langgraph.temporary_threads import TemporaryThreads
@@ -28,6 +28,7 @@ from threadloom.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thr
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store import tables
+from threadloom.store import langgraph_runs
 from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom.langgraph")
@@ -132,12 +133,9 @@ class LangGraphRuns:
         def read(conn):
             if conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is None:
                 raise NotFound(f"Thread with ID {thread_id} not found")
-            return [RunRow(*r) for r in conn.execute(select_runs().where(L.c.thread_id == thread_id).order_by(L.c.seq.desc()))]
+            return langgraph_runs.page(conn, thread_id, limit, offset, status)
 
-        rows = [r for r in await self.db.query(read) if r.stored_status != ROLLBACK]
-        if status:
-            rows = [r for r in rows if r.status == status]
-        return [r.wire() for r in rows[offset: offset + limit]]
+        return [RunRow(*r).wire() for r in await self.db.query(read)]
 
     def cancel_later(self, row: RunRow) -> None:
         """The client went away from a run it asked to cancel on disconnect."""
@@ -175,8 +173,7 @@ class LangGraphRuns:
             if thread_id is not None or run_ids is not None:
                 raise Unprocessable("Cannot specify 'thread_id' or 'run_ids' when using 'status'")
             wanted = ("pending", "running") if status == "all" else (status,)
-            rows = [RunRow(*r) for r in await self.db.query(lambda conn: conn.execute(select_runs()).all())]
-            targets = [(r.thread_id, r.id) for r in rows if r.status in wanted]
+            targets = list(await self.db.query(lambda conn: langgraph_runs.with_status(conn, wanted)))
         else:
             if thread_id is None or run_ids is None:
                 raise Unprocessable("Must provide either a status or both 'thread_id' and 'run_ids'")
