@@ -45,6 +45,13 @@ def test_each_graph_has_a_default_assistant_with_its_schemas_and_drawing(graphs_
         changed = await lg.assistants.update(made["assistant_id"], metadata={"team": "a"})
         assert changed["version"] == 2
         assert len(await lg.assistants.get_versions(made["assistant_id"])) == 2
+        # Searches filter (metadata containment, graph, name) and sort in the database.
+        other = await lg.assistants.create("approval", metadata={"team": "a", "level": {"n": 2, "on": True}}, name="Alpha")
+        assert [a["assistant_id"] for a in await lg.assistants.search(metadata={"team": "a"}, sort_by="name",
+                                                                     sort_order="asc")] == [other["assistant_id"], made["assistant_id"]]
+        assert [a["assistant_id"] for a in await lg.assistants.search(metadata={"level": {"on": True}})] == [other["assistant_id"]]
+        assert [a["assistant_id"] for a in await lg.assistants.search(graph_id="approval", name="review")] == [made["assistant_id"]]
+        assert await lg.assistants.count(graph_id="approval") == 3  # with the graph's default assistant
         with pytest.raises(NotFoundError):
             await lg.assistants.create("no_such_graph")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Iterable
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +29,7 @@ from threadloom.langgraph.requests import (
     AssistantVersions,
 )
 from threadloom.langgraph.timestamps import iso
-from threadloom.store import tables
+from threadloom.store import langgraph_assistants, tables
 from threadloom.store.database import Database
 from threadloom.store.projects import SHARED
 
@@ -280,41 +279,24 @@ class LangGraphAssistants:
         if any(assistant_id == default_assistant_id(g) for g in self.catalog.ids):
             self._defaults_ready = False
 
-    async def _all(self) -> list[dict]:
+    async def _search(self, metadata, graph_id, name, sort_by="created_at", descending=True, limit=1, offset=0):
         await self.ensure_defaults()
-        rows = await self.db.query(lambda conn: conn.execute(select(*_COLUMNS).order_by(A.c.seq)).all())
-        return [view(row) for row in rows]
-
-    @staticmethod
-    def _matches(items: Iterable[dict], metadata: dict | None, graph_id: str | None, name: str | None) -> list[dict]:
-        out = []
-        for item in items:
-            if graph_id and item["graph_id"] != graph_id:
-                continue
-            if metadata and not contained(item["metadata"], metadata):
-                continue
-            if name and name.lower() not in (item["name"] or "").lower():
-                continue
-            out.append(item)
-        return out
+        return await self.db.query(lambda conn: langgraph_assistants.search(
+            conn, metadata=metadata, graph_id=graph_id, name=name, default_graph=graph.GRAPH_ID, sort_by=sort_by,
+            descending=descending, limit=limit, offset=offset))
 
     async def search(self, req: AssistantSearch) -> tuple[list[dict], int, int | None]:
         """(page, total, next offset or None)."""
-        items = self._matches(await self._all(), req.metadata, req.graph_id, req.name)
-        sort_by = req.sort_by or "created_at"
-        descending = (req.sort_order or "desc").lower() == "desc"
-        if sort_by in ("name", "graph_id"):
-            items.sort(key=lambda a: str(a.get(sort_by) or "").lower(), reverse=descending)
-        else:
-            items.sort(key=lambda a: a[sort_by], reverse=descending)
-        page = items[req.offset: req.offset + req.limit]
+        rows, total = await self._search(req.metadata, req.graph_id, req.name, req.sort_by or "created_at",
+                                         (req.sort_order or "desc").lower() == "desc", req.limit, req.offset)
+        page = [view(row) for row in rows]
         if req.select:
             page = [{k: a[k] for k in req.select if k in a} for a in page]
         following = req.offset + req.limit
-        return page, len(items), following if following < len(items) else None
+        return page, total, following if following < total else None
 
     async def count(self, req: AssistantCount) -> int:
-        return len(self._matches(await self._all(), req.metadata, req.graph_id, req.name))
+        return (await self._search(req.metadata, req.graph_id, req.name))[1]
 
     async def graph(self, assistant_id: str, xray: bool | int = False) -> dict:
         return self.catalog.drawable((await self.get(assistant_id))["graph_id"], xray)

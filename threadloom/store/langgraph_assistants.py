@@ -1,0 +1,43 @@
+"""LangGraph assistant searches in SQL: an assistants row is a LangGraph assistant when
+`extra` holds its LangGraph fields, or an assistant made through /v1 (its name and
+metadata in `body`), both filtered, sorted and paged here."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Float, case, cast, func, select
+
+from threadloom.store import tables
+from threadloom.store.json_filters import json_contains
+
+A = tables.assistants
+COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
+_FIELDS = case((A.c.extra.is_(None), A.c.body), else_=A.c.extra)  # where name and metadata live
+_NAME = func.coalesce(case((A.c.extra.is_(None), A.c.body["name"].as_string()), else_=A.c.extra["name"].as_string()),
+                      "Untitled")
+_SORT = {
+    "assistant_id": A.c.id,
+    "graph_id": func.lower(func.coalesce(A.c.graph_id, "agent")),
+    "name": func.lower(_NAME),
+    "created_at": A.c.created_at,
+    "updated_at": func.coalesce(cast(A.c.extra["updated_at"].as_string(), Float), A.c.created_at),
+}
+
+
+def _where(conn: Connection, metadata: dict | None, graph_id: str | None, name: str | None, default_graph: str):
+    conditions = [json_contains(conn, _FIELDS, "metadata", metadata)]
+    if graph_id:
+        conditions.append(func.coalesce(A.c.graph_id, default_graph) == graph_id)
+    if name:
+        conditions.append(func.lower(_NAME).contains(name.lower(), autoescape=True))
+    return conditions
+
+
+def search(conn: Connection, *, metadata: dict | None, graph_id: str | None, name: str | None, default_graph: str,
+           sort_by: str, descending: bool, limit: int, offset: int) -> tuple[list, int]:
+    """(a page of rows, how many match)."""
+    where = _where(conn, metadata, graph_id, name, default_graph)
+    total = conn.execute(select(func.count()).select_from(A).where(*where)).scalar()
+    key = _SORT[sort_by]
+    order = (key.desc(), A.c.seq.desc()) if descending else (key.asc(), A.c.seq.asc())
+    rows = conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all()
+    return rows, total
