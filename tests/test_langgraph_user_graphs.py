@@ -106,6 +106,10 @@ def test_interrupt_then_resume_with_a_command(graphs_server):
         assert [i["id"] for group in shown["interrupts"].values() for i in group] == [pending["id"]]
         state = await lg.threads.get_state(tid)
         assert state["next"] == ["review"]
+        waiting = await lg.threads.search(metadata={"graph_id": "approval"}, status="interrupted", limit=100)
+        assert tid in [t["thread_id"] for t in waiting]
+        assert tid in [t["thread_id"] for t in await lg.threads.search(values={"topic": "cats"}, limit=100)]
+        assert tid in [t["thread_id"] for t in await lg.threads.search(metadata={"graph_id": "approval"}, limit=100)]
         assert state["tasks"][0]["interrupts"][0]["value"]["draft"] == "A post about cats"
 
         parts = await collect(lg.runs.stream(tid, "approval", command={"resume": {"approved": True}},

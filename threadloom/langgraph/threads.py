@@ -34,6 +34,7 @@ from threadloom.langgraph.state import (
     thread_wire,
 )
 from threadloom.services.threads import message_row
+from threadloom.store import langgraph_threads
 from threadloom.store.database import Database
 from threadloom.store.threads import delete_thread
 from threadloom.store.objects import message_store, thread_store
@@ -184,44 +185,37 @@ class LangGraphThreads:
         return await self.get(new_id)
 
     async def search(self, req: ThreadSearch) -> tuple[list[dict], int, int | None]:
+        descending = (req.sort_order or "desc").lower() == "desc"
+        sort_by = req.sort_by or "created_at"
+        by_state = bool(req.status or req.values or sort_by in ("status", "updated_at", "state_updated_at"))
+
         def read(conn):
-            stmt = select(*THREAD_COLUMNS)
-            if req.ids:
-                stmt = stmt.where(T.c.id.in_(req.ids))
-            rows = [ThreadRow(*r) for r in conn.execute(stmt.order_by(T.c.seq)).all()]
-            if req.metadata:
-                rows = [r for r in rows if contained(r.metadata, req.metadata)]
-            need_state = bool(req.status or req.values or req.sort_by in ("status", "updated_at", "state_updated_at"))
-            snapshots = load_snapshots(conn, [r.id for r in rows]) if need_state else None
-            if snapshots is not None:
-                candidates = [snapshots[r.id] for r in rows if r.id in snapshots]
-                if req.status:
-                    candidates = [s for s in candidates if s.status == req.status]
-                if req.values:
-                    candidates = [s for s in candidates if contained(s.values, req.values)]
-                keyed = [(s.thread.id, s) for s in candidates]
-            else:
-                keyed = [(r.id, r) for r in rows]
-            descending = (req.sort_order or "desc").lower() == "desc"
-            sort_by = req.sort_by or "created_at"
+            if not by_state:  # filtered, sorted and paged in the database
+                rows, total = langgraph_threads.search(conn, ids=req.ids, metadata=req.metadata, sort_by=sort_by,
+                                                       descending=descending, limit=req.limit, offset=req.offset)
+                page = load_snapshots(conn, [r[0] for r in rows])
+                return [page[r[0]] for r in rows if r[0] in page], total
+            # A thread's status and values come from its state: read for the threads the
+            # other filters keep, then filtered and sorted here.
+            rows = langgraph_threads.matching(conn, req.ids, req.metadata)
+            snapshots = load_snapshots(conn, [r[0] for r in rows])
+            candidates = [snapshots[r[0]] for r in rows if r[0] in snapshots]
+            if req.status:
+                candidates = [s for s in candidates if s.status == req.status]
+            if req.values:
+                candidates = [s for s in candidates if contained(s.values, req.values)]
 
-            def key(item):
-                obj = item[1]
+            def key(snapshot):
                 if sort_by == "thread_id":
-                    return item[0]
+                    return snapshot.thread.id
                 if sort_by == "status":
-                    return obj.status
+                    return snapshot.status
                 if sort_by in ("updated_at", "state_updated_at"):
-                    return obj.updated_at
-                thread = obj.thread if isinstance(obj, Snapshot) else obj
-                return thread.created_at
+                    return snapshot.updated_at
+                return snapshot.thread.created_at
 
-            keyed = list(enumerate(keyed))
-            keyed.sort(key=lambda p: (key(p[1]), p[0]), reverse=descending)
-            total = len(keyed)
-            page_ids = [item[0] for _, item in keyed[req.offset: req.offset + req.limit]]
-            page = load_snapshots(conn, page_ids)
-            return [page[i] for i in page_ids if i in page], total
+            ordered = sorted(enumerate(candidates), key=lambda p: (key(p[1]), p[0]), reverse=descending)
+            return [s for _, s in ordered[req.offset: req.offset + req.limit]], len(ordered)
 
         snapshots, total = await self.db.query(read)
         items = [thread_wire(s) for s in snapshots]
