@@ -336,6 +336,34 @@ def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
     run(after())
 
 
+@pytest.mark.skipif(not (test_database_url() or "").startswith("postgres"), reason="several servers share PostgreSQL")
+def test_two_servers_take_turns_on_a_thread_and_cancel_each_others_runs(server_factory):
+    database = server_factory.new_database()
+    one = server_factory("--langgraph-config", str(GRAPHS), database=database)
+    two = server_factory("--langgraph-config", str(GRAPHS), database=database)
+
+    async def go():
+        a, b = client(one), client(two)
+        tid = (await a.threads.create())["thread_id"]
+        first = await a.runs.create(tid, "progress", input={"steps": 1, "delay": 1.5})
+        second = await b.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        assert (await b.runs.join(tid, second["run_id"]))["done"] == 2
+        assert (await a.runs.get(tid, first["run_id"]))["status"] == "success"
+        history = await b.threads.get_history(tid, limit=100)
+        assert history[0]["values"]["done"] == 2
+
+        slow = await a.runs.create(tid, "progress", input={"steps": 1, "delay": 60})
+        await asyncio.sleep(0.5)
+        await b.runs.cancel(tid, slow["run_id"])  # executing on the other server
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await b.runs.get(tid, slow["run_id"]))["status"] != "interrupted":
+            assert asyncio.get_running_loop().time() < deadline, "the cancel did not reach the other server"
+            await asyncio.sleep(0.2)
+        assert (await b.runs.wait(tid, "progress", input={"steps": 1}))["done"] == 1
+
+    run(go())
+
+
 def test_a_broken_langgraph_json_stops_the_start_in_one_line(tmp_path):
     config = tmp_path / "langgraph.json"
     config.write_text('{"graphs": {"x": "./missing.py:graph"}}')

@@ -361,6 +361,9 @@ class GraphRuns:
         def write(conn):
             if held:
                 conn.execute(update(L).where(L.c.id.in_(held)).values(alive_at=now))
+                for run_id, body in conn.execute(select(L.c.id, L.c.body).where(L.c.id.in_(held), L.c.status == "running")):
+                    if body["_door"].get("cancel_requested"):
+                        self._cancel_local(run_id)
             stale = conn.execute(
                 select(L.c.id, L.c.thread_id, L.c.status, L.c.project, L.c.alive_at)
                 .where(L.c.status.in_(ACTIVE_STATUSES), L.c.alive_at < cutoff, L.c.id.not_in(held))
@@ -406,16 +409,16 @@ class GraphRuns:
             await self.db.transact(write)
             self._wake(row.thread_id)
         elif row.status == "running":
-            if action == "rollback":
-                def mark(conn):
-                    current = fetch_run(conn, row.id)
-                    if current is not None:
-                        body = dict(current.body, _door=dict(current.door, rollback_requested=True))
-                        conn.execute(update(L).where(L.c.id == row.id).values(body=body))
+            if not self._cancel_local(row.id) or action == "rollback":
+                # Executing on another server: it sees the request at its next sweep.
+                await self.db.transact(lambda conn: self._request_cancel(conn, row.id, action == "rollback"))
 
-                await self.db.transact(mark)
-            if not self._cancel_local(row.id):
-                raise Conflict("The run executes on another server; cancel it there")
+    @staticmethod
+    def _request_cancel(conn: Connection, run_id: str, rollback: bool) -> None:
+        current = fetch_run(conn, run_id)
+        if current is not None and current.stored_status == "running":
+            door = dict(current.door, cancel_requested=True, rollback_requested=rollback)
+            conn.execute(update(L).where(L.c.id == run_id).values(body=dict(current.body, _door=door)))
 
     # -- results and streams ------------------------------------------------------------------
 
