@@ -198,6 +198,32 @@ def test_history_time_travel_and_update_state(graphs_server):
     run(go())
 
 
+def test_copy_a_thread_and_roll_back_a_run(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(tid, "tool_agent", input=WEATHER)
+        copy = await lg.threads.copy(tid)
+        assert copy["values"]["messages"][-1]["content"] == "The weather: sunny in Paris"
+        copied = await lg.threads.get_history(copy["thread_id"], limit=100)
+        assert [h["checkpoint_id"] for h in copied] == [h["checkpoint_id"] for h in await lg.threads.get_history(tid, limit=100)]
+        await lg.runs.wait(copy["thread_id"], "tool_agent", input={"messages": [{"role": "user", "content": "weather in Rome"}]})
+        assert len((await lg.threads.get_state(tid))["values"]["messages"]) == 4  # the original is untouched
+
+        other = (await lg.threads.create())["thread_id"]
+        await lg.runs.wait(other, "progress", input={"steps": 1})
+        slow = await lg.runs.create(other, "progress", input={"steps": 7, "delay": 5})
+        await asyncio.sleep(0.5)
+        replacing = await lg.runs.create(other, "progress", input={"steps": 3}, multitask_strategy="rollback")
+        assert (await lg.runs.join(other, replacing["run_id"]))["done"] == 3
+        assert slow["run_id"] not in [r["run_id"] for r in await lg.runs.list(other, limit=100)]
+        history = await lg.threads.get_history(other, limit=100)
+        assert slow["run_id"] not in {h["metadata"].get("run_id") for h in history}
+        assert replacing["run_id"] in {h["metadata"].get("run_id") for h in history}
+
+    run(go())
+
+
 def test_graph_errors_end_the_run_with_an_error(graphs_server):
     async def go():
         lg = client(graphs_server)

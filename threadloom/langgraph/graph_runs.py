@@ -35,6 +35,7 @@ from threadloom.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.store import projects
 from threadloom.store.database import Database
+from threadloom.store.threads import delete_run_checkpoints
 
 log = logging.getLogger("threadloom.langgraph")
 
@@ -310,33 +311,35 @@ class GraphRuns:
         return "success", None
 
     async def _finish(self, run_id: str, thread_id: str, status: str, error: dict | None) -> None:
-        """The run's final status, and the thread's state as its object shows it."""
+        """The run's final status, and the thread's state as its object shows it. A run
+        rolled back is deleted with the checkpoints it wrote."""
         row = await self.db.query(lambda conn: fetch_run(conn, run_id))
         if row is None:
             return
-        summary = None
-        output = None
+        rollback = bool(row.door.get("rollback_requested"))
+        if rollback:
+            def forget(conn):
+                conn.execute(delete(L).where(L.c.id == run_id))
+                delete_run_checkpoints(conn, thread_id, run_id)
+
+            await self.db.transact(forget)
+        summary = output = None
         user_graph = self.catalog.user_graph(row.door["graph_id"])
-        if user_graph is not None and row.stored_status == "running":
+        if user_graph is not None and (row.stored_status == "running" or rollback):
             try:
                 graph = await user_graph.build(row.door["config"], self.checkpointer, self.store)
                 state = await graph.aget_state(thread_config(thread_id))
-                summary = thread_summary(state, error)
+                summary = thread_summary(state, None if rollback else error)
                 output = dict(summary["values"]) if isinstance(summary["values"], dict) else summary["values"]
                 interrupts = [i for task in state.tasks for i in task.interrupts]
                 if interrupts and isinstance(output, dict):
                     output["__interrupt__"] = jsonable(interrupts)
             except Exception:
                 log.exception("could not read the state of thread %s after run %s", thread_id, run_id)
-        rollback = row.door.get("rollback_requested")
 
         def write(conn):
             current = fetch_run(conn, run_id)
-            if current is None:
-                return
-            if rollback:
-                conn.execute(delete(L).where(L.c.id == run_id))
-            elif current.stored_status in ACTIVE_STATUSES:
+            if current is not None and current.stored_status in ACTIVE_STATUSES:
                 door = dict(current.door, output=output, error=error)
                 body = dict(current.body, updated_at=now_iso(), _door=door)
                 conn.execute(update(L).where(L.c.id == run_id).values(status=status, body=body))

@@ -36,7 +36,7 @@ from threadloom.langgraph.state import (
 from threadloom.services.threads import message_row
 from threadloom.store import langgraph_threads
 from threadloom.store.database import Database
-from threadloom.store.threads import delete_thread
+from threadloom.store.threads import copy_checkpoints, delete_thread
 from threadloom.store.objects import message_store, thread_store
 
 
@@ -167,7 +167,11 @@ class LangGraphThreads:
             thread = ThreadRow(*row)
             now = int(time.time())
             body = dict(thread.body, id=new_id, created_at=now)
-            thread_store.insert(conn, body, updated_at=now, extra={"metadata": thread.metadata, "config": thread.config})
+            extra = {"metadata": thread.metadata, "config": thread.config}
+            if thread.graph_state is not None:
+                extra["graph_state"] = thread.graph_state
+            thread_store.insert(conn, body, updated_at=now, extra=extra)
+            copy_checkpoints(conn, thread_id, new_id)
             id_map: dict[str, str] = {}
             for table, prefix in ((M, "msg_"), (S, "step_")):
                 rows = conn.execute(select(table).where(table.c.thread_id == thread_id).order_by(table.c.seq)).mappings().all()

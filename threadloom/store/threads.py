@@ -3,7 +3,7 @@ lives in it (messages, runs and their steps, LangGraph runs, a graph's checkpoin
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, insert, select
 
 from threadloom.store import tables
 
@@ -25,3 +25,25 @@ def delete_thread(conn: Connection, thread_id: str) -> bool:
     for table in _CONTENTS:
         conn.execute(delete(table).where(table.c.thread_id == thread_id))
     return True
+
+
+def copy_checkpoints(conn: Connection, source: str, target: str) -> None:
+    """A user graph thread's checkpoints and pending writes, as the copy's own."""
+    for table in (tables.graph_checkpoints, tables.graph_checkpoint_writes):
+        columns = [c for c in table.c if c.name not in ("seq", "thread_id")]
+        rows = conn.execute(select(*columns).where(table.c.thread_id == source).order_by(table.c.seq)).mappings().all()
+        if rows:
+            conn.execute(insert(table), [dict(row, thread_id=target) for row in rows])
+
+
+def delete_run_checkpoints(conn: Connection, thread_id: str, run_id: str) -> None:
+    """What a rolled-back run of a user graph wrote: the checkpoints whose metadata names
+    it, and their pending writes."""
+    checkpoints = tables.graph_checkpoints
+    written = conn.execute(
+        select(checkpoints.c.checkpoint_id).where(checkpoints.c.thread_id == thread_id,
+                                                  checkpoints.c.metadata["run_id"].as_string() == run_id)
+    ).scalars().all()
+    if written:
+        for table in (tables.graph_checkpoint_writes, checkpoints):
+            conn.execute(delete(table).where(table.c.thread_id == thread_id, table.c.checkpoint_id.in_(written)))
