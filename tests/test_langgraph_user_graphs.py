@@ -15,7 +15,8 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from conftest import stop, test_database_url
+from conftest import stop
+from conftest import test_database_url as database_under_test
 from langgraph_support import client, collect, events, run
 
 GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
@@ -245,13 +246,13 @@ def test_one_run_at_a_time_per_thread(graphs_server):
         first = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 1.0})
         with pytest.raises(ConflictError):
             await lg.runs.create(tid, "progress", input={"steps": 1}, multitask_strategy="reject")
-        second = await lg.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        second = await lg.runs.create(tid, "progress", input={"steps": 2, "delay": 0}, multitask_strategy="enqueue")
         assert (await lg.runs.join(tid, second["run_id"]))["done"] == 2
         assert (await lg.runs.get(tid, first["run_id"]))["status"] == "success"
 
         slow = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 5.0})
         await asyncio.sleep(0.5)
-        replacing = await lg.runs.create(tid, "progress", input={"steps": 3}, multitask_strategy="interrupt")
+        replacing = await lg.runs.create(tid, "progress", input={"steps": 3, "delay": 0}, multitask_strategy="interrupt")
         assert (await lg.runs.join(tid, replacing["run_id"]))["done"] == 3
         assert (await lg.runs.get(tid, slow["run_id"]))["status"] == "interrupted"
 
@@ -333,7 +334,7 @@ def test_restart_between_interrupt_and_resume(server_factory):
     run(resume())
 
 
-@pytest.mark.skipif(bool(test_database_url()), reason="SQLite serves one process, so a restart finds every held run orphaned; "
+@pytest.mark.skipif(bool(database_under_test()), reason="SQLite serves one process, so a restart finds every held run orphaned; "
                     "on PostgreSQL another process adopts them after 30 s")
 def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
     database = server_factory.new_database()
@@ -343,7 +344,7 @@ def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
         lg = client(first)
         tid = (await lg.threads.create())["thread_id"]
         running = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 60})
-        waiting = await lg.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        waiting = await lg.runs.create(tid, "progress", input={"steps": 2, "delay": 0}, multitask_strategy="enqueue")
         await asyncio.sleep(0.5)
         return tid, running["run_id"], waiting["run_id"]
 
@@ -357,12 +358,12 @@ def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
         assert (await lg.runs.join(tid, waiting))["done"] == 2  # adopted, and run once its turn came
         crashed = await lg.runs.get(tid, running)
         assert crashed["status"] == "error"
-        assert (await lg.runs.wait(tid, "progress", input={"steps": 1}))["done"] == 1
+        assert (await lg.runs.wait(tid, "progress", input={"steps": 1, "delay": 0}))["done"] == 1
 
     run(after())
 
 
-@pytest.mark.skipif(not (test_database_url() or "").startswith("postgres"), reason="several servers share PostgreSQL")
+@pytest.mark.skipif(not (database_under_test() or "").startswith("postgres"), reason="several servers share PostgreSQL")
 def test_two_servers_take_turns_on_a_thread_and_cancel_each_others_runs(server_factory):
     database = server_factory.new_database()
     one = server_factory("--langgraph-config", str(GRAPHS), database=database)
@@ -372,7 +373,7 @@ def test_two_servers_take_turns_on_a_thread_and_cancel_each_others_runs(server_f
         a, b = client(one), client(two)
         tid = (await a.threads.create())["thread_id"]
         first = await a.runs.create(tid, "progress", input={"steps": 1, "delay": 1.5})
-        second = await b.runs.create(tid, "progress", input={"steps": 2}, multitask_strategy="enqueue")
+        second = await b.runs.create(tid, "progress", input={"steps": 2, "delay": 0}, multitask_strategy="enqueue")
         assert (await b.runs.join(tid, second["run_id"]))["done"] == 2
         assert (await a.runs.get(tid, first["run_id"]))["status"] == "success"
         history = await b.threads.get_history(tid, limit=100)
@@ -385,7 +386,7 @@ def test_two_servers_take_turns_on_a_thread_and_cancel_each_others_runs(server_f
         while (await b.runs.get(tid, slow["run_id"]))["status"] != "interrupted":
             assert asyncio.get_running_loop().time() < deadline, "the cancel did not reach the other server"
             await asyncio.sleep(0.2)
-        assert (await b.runs.wait(tid, "progress", input={"steps": 1}))["done"] == 1
+        assert (await b.runs.wait(tid, "progress", input={"steps": 1, "delay": 0}))["done"] == 1
 
     run(go())
 

@@ -14,22 +14,23 @@ from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store.database import Database
 
-try:  # TEMPORARY while the database checkpointer is written
-    from threadloom.store.checkpoints import DatabaseCheckpointSaver
+from threadloom.store.graph_checkpoints import DatabaseCheckpointSaver
+
+try:  # TEMPORARY while the database store is written
     from threadloom.store.graph_store import DatabaseStore
 except ImportError:
-    DatabaseCheckpointSaver = DatabaseStore = None
+    DatabaseStore = None
 
 
 class LangGraphDoor:
     def __init__(self, db: Database, bus: EventBus, runs: RunService, user_graphs: dict[str, UserGraph] | None = None):
         self.catalog = GraphCatalog(user_graphs)
-        if DatabaseCheckpointSaver is not None:
-            checkpointer, self.store = DatabaseCheckpointSaver(db), DatabaseStore(db)
+        checkpointer = DatabaseCheckpointSaver(db)
+        if DatabaseStore is not None:
+            self.store = DatabaseStore(db)
         else:
-            from langgraph.checkpoint.memory import InMemorySaver
             from langgraph.store.memory import InMemoryStore
-            checkpointer, self.store = InMemorySaver(), InMemoryStore()
+            self.store = InMemoryStore()
         self.assistants = LangGraphAssistants(db, self.catalog)
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
