@@ -15,22 +15,14 @@ from threadloom.services.runs import RunService
 from threadloom.store.database import Database
 
 from threadloom.store.graph_checkpoints import DatabaseCheckpointSaver
-
-try:  # TEMPORARY while the database store is written
-    from threadloom.store.graph_store import DatabaseStore
-except ImportError:
-    DatabaseStore = None
+from threadloom.store.graph_items import DatabaseStore
 
 
 class LangGraphDoor:
     def __init__(self, db: Database, bus: EventBus, runs: RunService, user_graphs: dict[str, UserGraph] | None = None):
         self.catalog = GraphCatalog(user_graphs)
         checkpointer = DatabaseCheckpointSaver(db)
-        if DatabaseStore is not None:
-            self.store = DatabaseStore(db)
-        else:
-            from langgraph.store.memory import InMemoryStore
-            self.store = InMemoryStore()
+        self.store = DatabaseStore(db)
         self.assistants = LangGraphAssistants(db, self.catalog)
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)

@@ -3,9 +3,9 @@ accepted and ignored (LangGraph's clients send many); wrong types are refused wi
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 
 from threadloom.langgraph.metadata import Metadata
 
@@ -158,3 +158,43 @@ class ThreadStateUpdate(LangGraphModel):
 class ThreadStateAtCheckpoint(LangGraphModel):
     checkpoint: dict
     subgraphs: bool | None = None
+
+
+def _namespace_labels(labels: list[str]) -> list[str]:
+    for label in labels:
+        if not label or "." in label:
+            raise ValueError(f"Namespace label {label!r} must be a non-empty string without periods")
+    return labels
+
+
+Namespace = Annotated[list[str], AfterValidator(_namespace_labels)]
+
+
+class StorePut(LangGraphModel):
+    namespace: Namespace
+    key: str = Field(min_length=1)
+    value: dict
+    index: Union[Literal[False], list[str], None] = None
+    ttl: float | None = Field(default=None, gt=0)
+
+
+class StoreDelete(LangGraphModel):
+    namespace: Namespace = []
+    key: str = Field(min_length=1)
+
+
+class StoreSearch(LangGraphModel):
+    namespace_prefix: Namespace | None = None
+    filter: dict | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    query: str | None = None
+    refresh_ttl: bool | None = None
+
+
+class StoreNamespaces(LangGraphModel):
+    prefix: list[str] | None = None
+    suffix: list[str] | None = None
+    max_depth: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)

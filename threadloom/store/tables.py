@@ -256,6 +256,7 @@ graph_store_items = Table(
     Column("created_at", BigInteger, nullable=False),  # microseconds since the epoch
     Column("updated_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),  # TTL: microseconds, None for never
+    Column("ttl_us", BigInteger, nullable=True),  # the TTL itself, for reads that refresh it
     Index("ux_graph_store_items", "project", "namespace", "key", unique=True),
 )
 

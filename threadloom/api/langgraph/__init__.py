@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from threadloom.api.langgraph import assistants, meta, runs, threads
+from threadloom.api.langgraph import assistants, meta, runs, store, threads
 
 router = APIRouter()
-for module in (meta, assistants, runs, threads):
+for module in (meta, assistants, runs, threads, store):
     router.include_router(module.router)

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.Column("expires_at", sa.BigInteger, nullable=True),
+        sa.Column("ttl_us", sa.BigInteger, nullable=True),
     )
     op.create_index("ux_graph_store_items", "graph_store_items", ["project", "namespace", "key"], unique=True)
     op.create_table(

@@ -1,0 +1,71 @@
+"""/store: LangGraph's long-term memory, the same items the user's graphs read and write
+as their store."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from langgraph.store.base import Item, SearchItem
+from starlette.responses import Response
+
+from threadloom.api.langgraph.errors import parse_body
+from threadloom.api.responses import JSONResponse
+from threadloom.langgraph.errors import Unprocessable
+from threadloom.langgraph.requests import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+
+router = APIRouter()
+
+
+def _store(request: Request):
+    return request.app.state.services.langgraph.store
+
+
+def item_wire(item: Item) -> dict:
+    out = {"namespace": list(item.namespace), "key": item.key, "value": item.value,
+           "created_at": item.created_at.isoformat(), "updated_at": item.updated_at.isoformat()}
+    if isinstance(item, SearchItem):
+        out["score"] = item.score
+    return out
+
+
+@router.put("/store/items")
+async def put_item(request: Request):
+    req = await parse_body(request, StorePut)
+    await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=req.ttl)
+    return Response(status_code=204)
+
+
+@router.get("/store/items")
+async def get_item(request: Request):
+    namespace = tuple((request.query_params.get("namespace") or "").split("."))
+    if any(not label for label in namespace):
+        raise Unprocessable("Namespace labels must be non-empty strings without periods")
+    key = request.query_params.get("key")
+    if not key:
+        raise Unprocessable("Key is required")
+    refresh = request.query_params.get("refresh_ttl")
+    item = await _store(request).aget(namespace, key, refresh_ttl=None if refresh is None else refresh.lower() == "true")
+    return JSONResponse(item_wire(item) if item is not None else None)
+
+
+@router.delete("/store/items")
+async def delete_item(request: Request):
+    req = await parse_body(request, StoreDelete)
+    await _store(request).adelete(tuple(req.namespace), req.key)
+    return Response(status_code=204)
+
+
+@router.post("/store/items/search")
+async def search_items(request: Request):
+    req = await parse_body(request, StoreSearch)
+    items = await _store(request).asearch(tuple(req.namespace_prefix or ()), query=req.query, filter=req.filter,
+                                          limit=req.limit, offset=req.offset, refresh_ttl=req.refresh_ttl)
+    return JSONResponse({"items": [item_wire(i) for i in items]})
+
+
+@router.post("/store/namespaces")
+async def list_namespaces(request: Request):
+    req = await parse_body(request, StoreNamespaces)
+    namespaces = await _store(request).alist_namespaces(
+        prefix=tuple(req.prefix) if req.prefix else None, suffix=tuple(req.suffix) if req.suffix else None,
+        max_depth=req.max_depth, limit=req.limit, offset=req.offset)
+    return JSONResponse({"namespaces": [list(n) for n in namespaces]})

@@ -1,0 +1,248 @@
+"""LangGraph's store (BaseStore) over threadloom's database: the `/store` API and the
+user's graphs (`runtime.store`) read and write the same `graph_store_items` rows.
+
+A namespace is kept as its labels joined by "." (a label cannot hold a dot), so a
+namespace prefix is a LIKE in SQL. Filters on top-level keys (equality and $eq $ne $gt
+$gte $lt $lte) run in SQL; a filter on nested objects or lists is applied here, over what
+the rest of the query kept. Without a vector index, a `query` ranks by the share of its
+words found in the item's value. Items with a TTL disappear when it passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime, timezone
+from typing import Iterable
+
+import orjson
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+
+from threadloom.store import tables
+
+S = tables.graph_store_items
+_OPERATORS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"}
+_WORDS = re.compile(r"\w+")
+
+
+def _now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _when(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def _joined(namespace: tuple[str, ...]) -> str:
+    return ".".join(namespace)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + ".%"
+
+
+def _live(now: int):
+    return or_(S.c.expires_at.is_(None), S.c.expires_at > now)
+
+
+def _sql_condition(key: str, wanted):
+    """The SQL for one filter entry, or None when only Python can tell."""
+    element = S.c.value[key]
+    if isinstance(wanted, dict):
+        if not wanted or not set(wanted) <= _OPERATORS:
+            return None
+        parts = []
+        for op, operand in wanted.items():
+            part = _sql_condition(key, operand) if op == "$eq" else None
+            if op == "$ne":
+                equal = _sql_condition(key, operand)
+                part = None if equal is None else or_(~equal, element.as_string().is_(None))
+            elif op in ("$gt", "$gte", "$lt", "$lte"):
+                if not isinstance(operand, (int, float)) or isinstance(operand, bool):
+                    return None
+                number = element.as_float()
+                part = {"$gt": number > operand, "$gte": number >= operand,
+                        "$lt": number < operand, "$lte": number <= operand}[op]
+            if part is None:
+                return None
+            parts.append(part)
+        return and_(*parts)
+    if wanted is None:
+        return element.as_string().is_(None)
+    if isinstance(wanted, bool):
+        return element.as_boolean() == wanted
+    if isinstance(wanted, (int, float)):
+        return element.as_float() == wanted
+    if isinstance(wanted, str):
+        return element.as_string() == wanted
+    return None
+
+
+def _matches(value, wanted) -> bool:
+    """LangGraph's filter semantics, for what SQL could not say."""
+    if isinstance(wanted, dict):
+        if wanted and set(wanted) <= _OPERATORS:
+            return all(_operator(value, op, operand) for op, operand in wanted.items())
+        return isinstance(value, dict) and all(_matches(value.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(value) == len(wanted)
+                and all(_matches(a, b) for a, b in zip(value, wanted)))
+    return value == wanted
+
+
+def _operator(value, op: str, operand) -> bool:
+    if op == "$eq":
+        return _matches(value, operand)
+    if op == "$ne":
+        return not _matches(value, operand)
+    try:
+        a, b = float(value), float(operand)
+    except (TypeError, ValueError):
+        return False
+    return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[op]
+
+
+def _score(query: str, value: dict) -> float:
+    words = set(w.lower() for w in _WORDS.findall(query))
+    if not words:
+        return 0.0
+    text = set(w.lower() for w in _WORDS.findall(orjson.dumps(value).decode()))
+    return len(words & text) / len(words)
+
+
+def _namespace_matches(namespace: tuple[str, ...], path: tuple[str, ...], kind: str) -> bool:
+    if len(namespace) < len(path):
+        return False
+    pairs = zip(namespace, path) if kind == "prefix" else zip(reversed(namespace), reversed(path))
+    return all(want == "*" or have == want for have, want in pairs)
+
+
+class DatabaseStore(BaseStore):
+    supports_ttl = True
+
+    def __init__(self, db):
+        self.db = db
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        self._loop = asyncio.get_running_loop()
+        ops = list(ops)
+        # Reads refresh TTLs (a write) unless told not to.
+        writes = any(isinstance(op, PutOp) or getattr(op, "refresh_ttl", False) for op in ops)
+        run = self.db.transact if writes else self.db.query
+        return await run(lambda conn: [self._one(conn, op) for op in ops])
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """For a sync node running in a worker thread: done on the server's loop."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            raise RuntimeError("use the store's async methods (aget, aput, asearch) on the server's event loop")
+        return asyncio.run_coroutine_threadsafe(self.abatch(ops), loop).result()
+
+    def _one(self, conn: Connection, op: Op) -> Result:
+        if isinstance(op, GetOp):
+            return self._get(conn, op)
+        if isinstance(op, PutOp):
+            return self._put(conn, op)
+        if isinstance(op, SearchOp):
+            return self._search(conn, op)
+        if isinstance(op, ListNamespacesOp):
+            return self._namespaces(conn, op)
+        raise ValueError(f"unknown store operation {type(op).__name__}")
+
+    @staticmethod
+    def _item(row, cls=Item, **extra):
+        namespace, key, value, created_at, updated_at = row[:5]
+        return cls(namespace=tuple(namespace.split(".")), key=key, value=value, created_at=_when(created_at),
+                   updated_at=_when(updated_at), **extra)
+
+    _COLUMNS = (S.c.namespace, S.c.key, S.c.value, S.c.created_at, S.c.updated_at)
+
+    def _get(self, conn: Connection, op: GetOp) -> Item | None:
+        now = _now_us()
+        key = and_(S.c.namespace == _joined(op.namespace), S.c.key == op.key)
+        row = conn.execute(select(*self._COLUMNS).where(key, _live(now))).first()
+        if row is not None and op.refresh_ttl:
+            conn.execute(update(S).where(key, S.c.ttl_us.is_not(None)).values(expires_at=S.c.ttl_us + now))
+        return self._item(row) if row else None
+
+    def _put(self, conn: Connection, op: PutOp) -> None:
+        namespace, now = _joined(op.namespace), _now_us()
+        key = and_(S.c.namespace == namespace, S.c.key == op.key)
+        if op.value is None:
+            conn.execute(delete(S).where(key))
+            return None
+        ttl = int(op.ttl * 60_000_000) if op.ttl is not None else None
+        expires = now + ttl if ttl is not None else None
+        current = conn.execute(select(S.c.expires_at).where(key)).first()
+        if current is None:
+            conn.execute(insert(S), {"namespace": namespace, "key": op.key, "value": op.value, "created_at": now,
+                                     "updated_at": now, "expires_at": expires, "ttl_us": ttl})
+        elif current[0] is not None and current[0] <= now:  # expired: a new item
+            conn.execute(update(S).where(key).values(value=op.value, created_at=now, updated_at=now, expires_at=expires,
+                                                     ttl_us=ttl))
+        else:
+            conn.execute(update(S).where(key).values(value=op.value, updated_at=now, expires_at=expires, ttl_us=ttl))
+        return None
+
+    def _search(self, conn: Connection, op: SearchOp) -> list[SearchItem]:
+        found = self._find(conn, op)
+        if op.refresh_ttl and found:
+            now = _now_us()
+            for item in found:
+                conn.execute(update(S).where(S.c.namespace == _joined(item.namespace), S.c.key == item.key,
+                                             S.c.ttl_us.is_not(None)).values(expires_at=S.c.ttl_us + now))
+        return found
+
+    def _find(self, conn: Connection, op: SearchOp) -> list[SearchItem]:
+        stmt = select(*self._COLUMNS).where(_live(_now_us()))
+        if op.namespace_prefix:
+            prefix = _joined(op.namespace_prefix)
+            stmt = stmt.where(or_(S.c.namespace == prefix, S.c.namespace.like(_like_prefix(prefix), escape="\\")))
+        leftover = {}
+        for key, wanted in (op.filter or {}).items():
+            condition = _sql_condition(key, wanted)
+            if condition is None:
+                leftover[key] = wanted
+            else:
+                stmt = stmt.where(condition)
+        stmt = stmt.order_by(S.c.updated_at.desc(), S.c.seq.desc())
+        if not leftover and not op.query:
+            rows = conn.execute(stmt.limit(op.limit).offset(op.offset)).all()
+            return [self._item(row, SearchItem, score=None) for row in rows]
+        rows = [r for r in conn.execute(stmt).all() if all(_matches(r[2].get(k), v) for k, v in leftover.items())]
+        if op.query:
+            scored = sorted(((_score(op.query, r[2]), i, r) for i, r in enumerate(rows)), key=lambda t: (-t[0], t[1]))
+            return [self._item(r, SearchItem, score=s) for s, _, r in scored[op.offset: op.offset + op.limit]]
+        return [self._item(r, SearchItem, score=None) for r in rows[op.offset: op.offset + op.limit]]
+
+    def _namespaces(self, conn: Connection, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        stmt = select(S.c.namespace).where(_live(_now_us())).distinct()
+        for condition in op.match_conditions or ():
+            if condition.match_type == "prefix" and "*" not in condition.path:
+                prefix = _joined(condition.path)
+                stmt = stmt.where(or_(S.c.namespace == prefix, S.c.namespace.like(_like_prefix(prefix), escape="\\")))
+        namespaces = [tuple(n.split(".")) for n in conn.execute(stmt).scalars()]
+        namespaces = [n for n in namespaces
+                      if all(_namespace_matches(n, tuple(c.path), c.match_type) for c in op.match_conditions or ())]
+        if op.max_depth is not None:
+            namespaces = {n[: op.max_depth] for n in namespaces}
+        return sorted(namespaces)[op.offset: op.offset + op.limit]
+
