@@ -159,7 +159,7 @@ class ThreadloomProcess:
         self.models = ModelReadiness(self.router)
         self.langgraph: LangGraphDoor | None = None
         self.user_graphs = user_graphs or {}
-        self._langgraph_sweep: asyncio.Task | None = None
+        self._langgraph_tasks: list[asyncio.Task] = []  # its sweep and its cron scheduler
         self.code_problem = code_problem
 
     def _bus(self):
@@ -213,7 +213,9 @@ class ThreadloomProcess:
             await self.ingestion.start()
         await self.expiry.start()
         if self.langgraph is not None:
-            self._langgraph_sweep = asyncio.get_running_loop().create_task(self.langgraph.runs.sweep_forever())
+            loop = asyncio.get_running_loop()
+            self._langgraph_tasks = [loop.create_task(self.langgraph.runs.sweep_forever()),
+                                     loop.create_task(self.langgraph.cron_scheduler.run_forever())]
         self.banner(listen)
         if self.executes:
             self._warm_models()
@@ -293,9 +295,9 @@ class ThreadloomProcess:
         await self.dispatcher.drain(self.settings.shutdown_grace, abort)
 
     async def stop(self) -> None:
-        if self._langgraph_sweep is not None:
-            self._langgraph_sweep.cancel()
-            await asyncio.gather(self._langgraph_sweep, return_exceptions=True)
+        for task in self._langgraph_tasks:
+            task.cancel()
+        await asyncio.gather(*self._langgraph_tasks, return_exceptions=True)
         await self.expiry.stop()
         if self.sessions is not None:
             await self.sessions.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from threadloom.langgraph.assistants import LangGraphAssistants
 from threadloom.langgraph.catalog import GraphCatalog
+from threadloom.langgraph.crons import CronScheduler, LangGraphCrons
 from threadloom.langgraph.graph_runs import GraphRuns
 from threadloom.langgraph.graph_state import GraphThreadStates
 from threadloom.langgraph.requests import RunCreate
@@ -27,6 +28,8 @@ class LangGraphDoor:
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
         self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
+        self.crons = LangGraphCrons(db, self.catalog, self.assistants)
+        self.cron_scheduler = CronScheduler(db, self.create_run)
 
     async def create_run(self, thread_id: str | None, payload: RunCreate) -> dict:
         """Create a background run (what POST /threads/{id}/runs and POST /runs do) and

@@ -3,6 +3,7 @@ accepted and ignored (LangGraph's clients send many); wrong types are refused wi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
@@ -198,3 +199,64 @@ class StoreNamespaces(LangGraphModel):
     max_depth: int | None = Field(default=None, ge=1)
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
+
+
+class CronCreate(LangGraphModel):
+    assistant_id: str
+    schedule: str = Field(min_length=1, max_length=256)
+    timezone: str | None = None
+    end_time: datetime | None = None
+    input: Union[dict, list, None] = None
+    metadata: Metadata | None = None
+    config: dict | None = None
+    context: dict | None = None
+    webhook: str | None = None
+    interrupt_before: Union[Literal["*"], list[str], None] = None
+    interrupt_after: Union[Literal["*"], list[str], None] = None
+    multitask_strategy: MultitaskStrategy | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool = True
+    stream_mode: Union[StreamMode, list[StreamMode], None] = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronPatch(LangGraphModel):
+    schedule: str | None = Field(default=None, min_length=1, max_length=256)
+    timezone: str | None = None
+    end_time: datetime | None = None
+    input: Union[dict, list, None] = None
+    metadata: Metadata | None = None
+    config: dict | None = None
+    context: dict | None = None
+    webhook: str | None = None
+    interrupt_before: Union[Literal["*"], list[str], None] = None
+    interrupt_after: Union[Literal["*"], list[str], None] = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool | None = None
+    stream_mode: Union[StreamMode, list[StreamMode], None] = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+CRON_SORT = Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]
+
+
+class CronSearch(LangGraphModel):
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    enabled: bool | None = None
+    metadata: dict | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: CRON_SORT | None = None
+    sort_order: SortOrder | None = None
+    select: list[str] | None = None
+
+
+class CronCount(LangGraphModel):
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    metadata: dict | None = None

@@ -1,5 +1,6 @@
 """Deleting a thread, the one way both doors do it: the thread row and everything that
-lives in it (messages, runs and their steps, LangGraph runs, a graph's checkpoints)."""
+lives in it (messages, runs and their steps, LangGraph runs, a graph's checkpoints, the
+crons that run on it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ _CONTENTS = (
     tables.messages,
     tables.graph_checkpoint_writes,
     tables.graph_checkpoints,
+    tables.crons,
 )
 
 

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from threadloom.api.langgraph import assistants, meta, runs, store, threads
+from threadloom.api.langgraph import assistants, crons, meta, runs, store, threads
 
 router = APIRouter()
-for module in (meta, assistants, runs, threads, store):
+for module in (meta, assistants, crons, runs, threads, store):
     router.include_router(module.router)

@@ -1,0 +1,227 @@
+"""LangGraph crons: a run created on a schedule, on a thread or on a new thread each time.
+
+Schedules are cron expressions read by croniter: five fields, as LangGraph takes them, or
+six with seconds last (an extension: a schedule every few seconds). `timezone` is an
+IANA name (UTC by default). Every server runs a `CronScheduler`; each firing is taken by
+exactly one of them (store/crons.py claims it with a conditional update) and creates the
+run as POST /runs would. A firing missed while no server ran is not made up: the cron
+fires next at its next time from now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, croniter
+
+from threadloom.langgraph.assistants import resolve_assistant_id
+from threadloom.langgraph.catalog import GraphCatalog
+from threadloom.langgraph.errors import NotFound, Unprocessable
+from threadloom.langgraph.ids import check_thread_id
+from threadloom.langgraph.metadata import merged_metadata
+from threadloom.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch, RunCreate
+from threadloom.langgraph.timestamps import iso
+from threadloom.store import crons as cron_rows
+from threadloom.store import projects
+from threadloom.store.database import Database
+from threadloom.store.objects import thread_store
+
+log = logging.getLogger("threadloom.langgraph")
+
+# What a cron's runs are made with (the rest of the request describes the cron itself).
+_RUN_FIELDS = ("assistant_id", "input", "config", "context", "metadata", "webhook", "interrupt_before", "interrupt_after",
+               "multitask_strategy", "stream_mode", "stream_subgraphs", "stream_resumable", "durability")
+
+
+def _zone(name: str | None):
+    if not name:
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Unprocessable(f"Invalid timezone: {name!r}") from None
+
+
+def check_schedule(schedule: str) -> str:
+    schedule = schedule.strip()
+    if len(schedule.split()) not in (5, 6) or not croniter.is_valid(schedule):
+        raise Unprocessable(f"Invalid cron schedule: {schedule!r}")
+    return schedule
+
+
+def next_time(schedule: str, zone_name: str | None, after: float) -> int:
+    """The first firing after `after` (epoch seconds)."""
+    start = datetime.fromtimestamp(after, tz=_zone(zone_name))
+    try:
+        return int(croniter(schedule, start).get_next(float))
+    except CroniterBadCronError:
+        raise Unprocessable(f"Invalid cron schedule: {schedule!r}") from None
+
+
+def _following(schedule: str, zone_name: str | None, after: float, end_at: int | None) -> int | None:
+    at = next_time(schedule, zone_name, after)
+    return None if end_at is not None and at > end_at else at
+
+
+def wire(body: dict, next_run_at: int | None) -> dict:
+    return {**body, "next_run_date": iso(next_run_at) if next_run_at is not None else None}
+
+
+class LangGraphCrons:
+    def __init__(self, db: Database, catalog: GraphCatalog, assistants):
+        self.db = db
+        self.catalog = catalog
+        self.assistants = assistants
+
+    async def create(self, thread_id: str | None, req: CronCreate) -> dict:
+        schedule = check_schedule(req.schedule)
+        if thread_id is not None:
+            check_thread_id(thread_id)
+        assistant_id = resolve_assistant_id(req.assistant_id, self.catalog.ids)
+        await self.assistants.get(assistant_id)  # 404 for an unknown assistant
+        zone = req.timezone
+        _zone(zone)
+        now = time.time()
+        end_at = int(req.end_time.timestamp()) if req.end_time else None
+        payload = {k: getattr(req, k) for k in _RUN_FIELDS if getattr(req, k) is not None}
+        payload["assistant_id"] = assistant_id
+        body = {
+            "cron_id": str(uuid.uuid4()),
+            "assistant_id": assistant_id,
+            "thread_id": thread_id,
+            "user_id": None,
+            "schedule": schedule,
+            "timezone": zone,
+            "end_time": iso(end_at) if end_at is not None else None,
+            "payload": payload,
+            "metadata": req.metadata or {},
+            "enabled": req.enabled,
+            "on_run_completed": None if thread_id else (req.on_run_completed or "delete"),
+            "created_at": iso(now),
+            "updated_at": iso(now),
+        }
+        next_at = _following(schedule, zone, now, end_at) if req.enabled else None
+
+        def add(conn):
+            if thread_id is not None and thread_store.find(conn, thread_id) is None:
+                raise NotFound(f"Thread with ID {thread_id} not found")
+            cron_rows.add(conn, {"id": body["cron_id"], "assistant_id": assistant_id, "thread_id": thread_id,
+                                 "schedule": schedule, "next_run_at": next_at, "end_at": end_at,
+                                 "created_at": int(now), "updated_at": int(now), "body": body})
+
+        await self.db.transact(add)
+        return wire(body, next_at)
+
+    async def get(self, cron_id: str) -> dict:
+        def read(conn):
+            row = cron_rows.get(conn, cron_id)
+            if row is None:
+                raise NotFound(f"Cron with ID {cron_id} not found")
+            return wire(row[0], row[1])
+
+        return await self.db.query(read)
+
+    async def patch(self, cron_id: str, req: CronPatch) -> dict:
+        changed = req.model_fields_set
+        schedule = check_schedule(req.schedule) if req.schedule is not None else None
+        if "timezone" in changed:
+            _zone(req.timezone)
+
+        def change(conn):
+            row = cron_rows.get(conn, cron_id)
+            if row is None:
+                raise NotFound(f"Cron with ID {cron_id} not found")
+            body = dict(row[0])
+            now = time.time()
+            payload = dict(body["payload"])
+            for field in _RUN_FIELDS:
+                if field in changed and field not in ("assistant_id", "metadata"):
+                    payload[field] = getattr(req, field)
+            if "metadata" in changed:
+                body["metadata"] = merged_metadata(body["metadata"], req.metadata)
+                payload["metadata"] = body["metadata"]
+            body["payload"] = {k: v for k, v in payload.items() if v is not None}
+            if schedule is not None:
+                body["schedule"] = schedule
+            if "timezone" in changed:
+                body["timezone"] = req.timezone
+            if "end_time" in changed:
+                body["end_time"] = iso(int(req.end_time.timestamp())) if req.end_time else None
+            if req.enabled is not None:
+                body["enabled"] = req.enabled
+            if req.on_run_completed is not None and body["thread_id"] is None:
+                body["on_run_completed"] = req.on_run_completed
+            body["updated_at"] = iso(now)
+            end_at = int(datetime.fromisoformat(body["end_time"]).timestamp()) if body["end_time"] else None
+            next_at = _following(body["schedule"], body["timezone"], now, end_at) if body["enabled"] else None
+            cron_rows.change(conn, cron_id, schedule=body["schedule"], end_at=end_at, next_run_at=next_at,
+                             updated_at=int(now), body=body)
+            return wire(body, next_at)
+
+        return await self.db.transact(change)
+
+    async def delete(self, cron_id: str) -> None:
+        if not await self.db.transact(lambda conn: cron_rows.remove(conn, cron_id)):
+            raise NotFound(f"Cron with ID {cron_id} not found")
+
+    async def search(self, req: CronSearch) -> list[dict]:
+        assistant_id = resolve_assistant_id(req.assistant_id, self.catalog.ids) if req.assistant_id else None
+        rows = await self.db.query(lambda conn: cron_rows.search(
+            conn, assistant_id=assistant_id, thread_id=req.thread_id, metadata=req.metadata, enabled=req.enabled,
+            sort_by=req.sort_by or "created_at", descending=(req.sort_order or "desc").lower() == "desc",
+            limit=req.limit, offset=req.offset))
+        items = [wire(body, next_at) for body, next_at in rows]
+        if req.select:
+            items = [{k: c[k] for k in req.select if k in c} for c in items]
+        return items
+
+    async def count(self, req: CronCount) -> int:
+        assistant_id = resolve_assistant_id(req.assistant_id, self.catalog.ids) if req.assistant_id else None
+        return await self.db.query(lambda conn: cron_rows.count(
+            conn, assistant_id=assistant_id, thread_id=req.thread_id, metadata=req.metadata))
+
+
+class CronScheduler:
+    """Fires due crons; runs in every server (each firing is claimed by one)."""
+
+    def __init__(self, db: Database, create_run):
+        self.db = db
+        self.create_run = create_run  # LangGraphDoor.create_run
+
+    async def run_forever(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.fire_due()
+            except Exception as exc:  # the database is away: the next look tries again
+                log.warning("could not look for due crons: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def fire_due(self) -> int:
+        now = time.time()
+        fired = 0
+        for cron_id, project, read_next, schedule, end_at, body in await self.db.query(
+                lambda conn: cron_rows.due(conn, int(now))):
+            following = _following(schedule, body.get("timezone"), max(now, read_next), end_at)
+            if not await self.db.transact(lambda conn: cron_rows.claim(conn, cron_id, read_next, following)):
+                continue  # another server took this firing
+            fired += 1
+            await self._fire(cron_id, project, body)
+        return fired
+
+    async def _fire(self, cron_id: str, project: str, body: dict) -> None:
+        token = projects.current_project.set(project)  # the run belongs to the cron's project
+        try:
+            payload = dict(body["payload"])
+            if body["thread_id"] is None:
+                payload["on_completion"] = body.get("on_run_completed") or "delete"
+            run = await self.create_run(body["thread_id"], RunCreate.model_validate(payload))
+            log.info("cron %s fired: run %s on thread %s", cron_id, run["run_id"], run["thread_id"])
+        except Exception as exc:  # its thread or assistant is gone: the cron stays, the next firing tries again
+            log.warning("cron %s could not fire: %s", cron_id, getattr(exc, "message", None) or exc)
+        finally:
+            projects.current_project.reset(token)
