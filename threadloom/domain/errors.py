@@ -1,12 +1,11 @@
-"""Errors the services raise; each door maps them to its protocol's error shape."""
+"""Errors the services raise. They say what went wrong, not how a protocol shows it:
+each door keeps its own table of HTTP statuses by error class (api/openai/errors.py,
+api/langgraph/errors.py)."""
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    status = 400
-    type = "invalid_request_error"
-
+class ServiceError(Exception):
     def __init__(self, message: str, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
@@ -14,24 +13,19 @@ class ApiError(Exception):
         self.code = code
 
 
-class InvalidRequest(ApiError):
-    status = 400
+class InvalidRequest(ServiceError):
+    pass
 
 
-class NotFound(ApiError):
-    status = 404
-
+class NotFound(ServiceError):
     @classmethod
     def of(cls, kind: str, object_id: str) -> "NotFound":
         return cls(f"No {kind} found with id '{object_id}'.")
 
 
-class Conflict(ApiError):
-    """A state conflict. The OpenAI door answers it with 400 (the SDK retries 409s),
-    the LangGraph door with 409."""
-
-    status = 400
+class Conflict(ServiceError):
+    """A state conflict (an active run on the thread, an id already taken)."""
 
 
-class Unauthorized(ApiError):
-    status = 401
+class Unavailable(ServiceError):
+    """Something the request needs is down (the embedding endpoint)."""

@@ -46,7 +46,7 @@ def check_upload(filename: str, purpose: str, size: int, max_bytes: int) -> None
 
 
 class FileTooLarge(InvalidRequest):
-    status = 413
+    pass
 
 
 def file_expiry(purpose: str, expires_after: dict | None, now: int) -> int | None:

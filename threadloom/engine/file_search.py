@@ -15,7 +15,7 @@ import time
 
 import orjson
 
-from threadloom.domain.errors import ApiError
+from threadloom.domain.errors import ServiceError
 from threadloom.domain.ids import call_id
 
 NAME = "file_search"
@@ -87,7 +87,7 @@ class FileSearchTool:
                 threshold=ranking["score_threshold"],
                 hybrid=True,
             )
-        except ApiError as exc:
+        except ServiceError as exc:
             return [], exc.message
         return [
             {"file_id": h["file_id"], "file_name": h["filename"], "score": h["score"], "content": [{"type": "text", "text": h["text"]}]}

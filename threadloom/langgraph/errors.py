@@ -1,22 +1,22 @@
-"""Errors of the LangGraph door, in LangGraph's statuses. The app answers every ApiError
-outside /v1 with `{"detail": message}` and the error's status."""
+"""Errors of the LangGraph door, as LangGraph's server means them (api/langgraph/errors.py
+gives each its status)."""
 
 from __future__ import annotations
 
-from threadloom.domain.errors import ApiError
+from threadloom.domain.errors import ServiceError
 
 
-class NotFound(ApiError):
-    status = 404
+class NotFound(ServiceError):
+    pass
 
 
-class Conflict(ApiError):
-    status = 409
+class Conflict(ServiceError):
+    pass
 
 
-class Unprocessable(ApiError):
-    status = 422
+class Unprocessable(ServiceError):
+    pass
 
 
-class BadRequest(ApiError):
-    status = 400
+class BadRequest(ServiceError):
+    pass

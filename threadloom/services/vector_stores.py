@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import Connection
 
-from threadloom.domain.errors import InvalidRequest, NotFound
+from threadloom.domain.errors import InvalidRequest, NotFound, Unavailable
 from threadloom.domain.metadata import check_metadata
 from threadloom.domain.vector_store import (
     FILE_STATUSES,
@@ -39,9 +39,8 @@ from threadloom.store.pagination import PageQuery, page_wire
 ACTIVITY_GRANULARITY = 60  # seconds: last_active_at is rewritten at most once a minute
 
 
-class EmbeddingUnavailable(InvalidRequest):
-    status = 500
-    type = "server_error"
+class EmbeddingUnavailable(Unavailable):
+    pass
 
 
 def attach_files(

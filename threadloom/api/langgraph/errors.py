@@ -1,5 +1,6 @@
-"""Request parsing with LangGraph's error shapes: a body that does not validate is a 422
-with FastAPI's `{"detail": [...]}` (LangGraph's own server answers the same way)."""
+"""LangGraph's error shapes: request parsing (a body that does not validate is a 422 with
+FastAPI's `{"detail": [...]}`, as LangGraph's own server answers), and the status of each
+service error on this door, looked up along the error's class hierarchy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from threadloom.api.json_depth import MAX_DEPTH, too_deep
-from threadloom.langgraph.errors import Unprocessable
+from threadloom.api.openai.errors import by_class
+from threadloom.api.responses import JSONResponse
+from threadloom.domain import errors as domain
+from threadloom.domain.file import FileTooLarge
+from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,3 +97,39 @@ def bool_param(request: Request, name: str, default: bool = False) -> bool:
     if raw in (None, ""):
         return default
     return raw.lower() in ("true", "yes", "1")
+
+
+STATUSES: dict[type, int] = {
+    NotFound: 404,
+    domain.NotFound: 404,
+    Conflict: 409,
+    domain.Conflict: 409,
+    Unprocessable: 422,
+    BadRequest: 400,
+    FileTooLarge: 413,
+    domain.Unavailable: 500,
+    domain.ServiceError: 400,
+}
+
+
+# -- the door's answers to errors raised below it (api/error_handlers.py calls these) ------
+
+
+def service_error_response(exc: domain.ServiceError) -> JSONResponse:
+    return JSONResponse({"detail": exc.message}, status_code=by_class(STATUSES, exc))
+
+
+def id_taken() -> JSONResponse:
+    return JSONResponse({"detail": "An object with this id already exists."}, status_code=409)
+
+
+def database_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers={"Retry-After": "1"} if status == 503 else None)
+
+
+def request_validation_error(errors: list[dict]) -> JSONResponse:
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def http_error(method: str, path: str, status: int, detail) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)

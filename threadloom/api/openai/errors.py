@@ -5,7 +5,20 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from threadloom.api.responses import JSONResponse
-from threadloom.domain.errors import ApiError, InvalidRequest
+from threadloom.domain.errors import InvalidRequest, NotFound, ServiceError, Unavailable
+from threadloom.domain.file import FileTooLarge
+from threadloom.langgraph import errors as langgraph
+
+# The status of each service error on this door, looked up along the error's class
+# hierarchy. A conflict is a 400 here (OpenAI's SDK retries 409s).
+STATUSES: dict[type, int] = {
+    FileTooLarge: 413,
+    NotFound: 404,
+    langgraph.NotFound: 404,
+    Unavailable: 500,
+    ServiceError: 400,
+}
+TYPES: dict[type, str] = {Unavailable: "server_error"}
 
 _TYPE_NAMES = {
     "string_type": "a string",
@@ -28,8 +41,16 @@ def error_response(status: int, message: str, type_: str = "invalid_request_erro
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def api_error_response(exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.message, exc.type, exc.param, exc.code)
+def by_class(table: dict[type, object], exc: Exception, default=None):
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return default
+
+
+def service_error_response(exc: ServiceError) -> JSONResponse:
+    return error_response(by_class(STATUSES, exc), exc.message, by_class(TYPES, exc, "invalid_request_error"),
+                          exc.param, exc.code)
 
 
 def json_type(value) -> str:
@@ -190,3 +211,30 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
             code="invalid_type",
         )
     return InvalidRequest(f"Invalid '{param}': {err['msg']}.", param=param, code="invalid_value")
+
+
+# -- the door's answers to errors raised below it (api/error_handlers.py calls these) ------
+
+
+def id_taken() -> JSONResponse:
+    return error_response(400, "An object with this id already exists.", code="conflict")
+
+
+def database_error(status: int, message: str) -> JSONResponse:
+    if status == 503:
+        return error_response(503, message, "server_error", code="database_unavailable", headers={"Retry-After": "1"})
+    return error_response(status, message, "server_error")
+
+
+def request_validation_error(errors: list[dict]) -> JSONResponse:
+    err = errors[0]
+    param = param_from_loc(tuple(p for p in err["loc"] if p not in ("body", "query", "path")))
+    return error_response(400, f"Invalid '{param}': {err['msg']}.", param=param, code="invalid_value")
+
+
+def http_error(method: str, path: str, status: int, detail) -> JSONResponse:
+    if status == 404:
+        return error_response(404, f"Invalid URL ({method} {path})")
+    if status == 405:
+        return error_response(405, f"Method not allowed ({method} {path})")
+    return error_response(status, str(detail))
