@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol
 
 from threadloom import metrics
 from threadloom.domain.message import text_part
 from threadloom.domain.run_status import check_transition, is_terminal
-from threadloom.runtime.events import EventBus
 from threadloom.store import runs as run_queries
 from threadloom.store.database import Database
 from threadloom.store.objects import ObjectStore, message_store, step_store
+
+
+class EventSink(Protocol):
+    """Where the engine announces what it stored (runtime/ provides the buses): the engine
+    depends on this, not on runtime/."""
+
+    def publish(self, run_id: str, name: str, data: dict | str): ...
+
+    def end(self, run_id: str) -> None: ...
 
 log = logging.getLogger("threadloom.runs")
 
@@ -51,7 +60,7 @@ def usage_wire(prompt: int, completion: int) -> dict:
 
 
 class RunWriter:
-    def __init__(self, db: Database, bus: EventBus):
+    def __init__(self, db: Database, bus: EventSink):
         self.db = db
         self.bus = bus
 

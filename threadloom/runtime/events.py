@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-import orjson
 
 # Long enough for a client to rejoin a stream it lost; every finished run held costs
 # ~30 KB and lengthens garbage collection (measured: RSS +30 KB per run kept).
@@ -24,14 +23,9 @@ class RunEvent:
     seq: int  # position in the run's log, from 0
     name: str
     data: dict | str
-    _frame: bytes | None = None
-
-    def sse_frame(self) -> bytes:
-        """The event as an OpenAI SSE frame, encoded once however many clients read it."""
-        if self._frame is None:
-            payload = self.data if isinstance(self.data, str) else orjson.dumps(self.data).decode()
-            self._frame = f"event: {self.name}\ndata: {payload}\n\n".encode()
-        return self._frame
+    # The event as the OpenAI door frames it (api/openai/streaming.py), kept here so it is
+    # encoded once however many clients read it.
+    frame: bytes | None = None
 
 
 class _RunLog:
@@ -104,7 +98,7 @@ class EventBus:
                 stale.append(run_id)
             elif not log.compacted and now - log.ended_at > 2.0:
                 for event in log.events:
-                    event._frame = None
+                    event.frame = None
                 log.compacted = True
         for run_id in stale:
             del self._logs[run_id]

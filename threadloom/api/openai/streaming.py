@@ -26,12 +26,19 @@ ERROR_FRAME = b"event: error\ndata: " + orjson.dumps({"error": _ERROR, **_ERROR}
 log = logging.getLogger("threadloom.api")
 
 
+def _encode(name: str, data: dict | str) -> bytes:
+    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
+    return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
 def _frame(event, search_content: bool) -> bytes:
     if not search_content and event.name.startswith("thread.run.step.") and event.name != "thread.run.step.delta":
         step = step_wire(event.data, False)
         if step is not event.data:
-            return f"event: {event.name}\ndata: {orjson.dumps(step).decode()}\n\n".encode()
-    return event.sse_frame()
+            return _encode(event.name, step)
+    if event.frame is None:  # encoded once, whoever reads it
+        event.frame = _encode(event.name, event.data)
+    return event.frame
 
 
 async def run_event_frames(bus: EventBus, run_id: str, start: int, search_content: bool = False) -> AsyncIterator[bytes]:
