@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from threadloom.api import error_handlers
 from threadloom.api.auth import BearerKeyMiddleware
 from threadloom.api.langgraph import router as langgraph_router
-from threadloom.langgraph.user_graphs import load_config
+from threadloom.services.langgraph.user_graphs import load_config
 from threadloom.api.openai import router as openai_router
 from threadloom.api.operations import mount_docs_assets, router as operations_router
 from threadloom.api.request_guard import RequestGuardMiddleware

@@ -20,8 +20,8 @@ from threadloom.domain.run_status import TERMINAL
 from threadloom.engine.code_interpreter import CodeInterpreterTool
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
-from threadloom.langgraph.door import LangGraphDoor
-from threadloom.langgraph.user_graphs import UserGraph
+from threadloom.services.langgraph.door import LangGraphDoor
+from threadloom.services.langgraph.user_graphs import UserGraph
 from threadloom.llm.routing import ModelRouter
 from threadloom.llm.tokenizer import count_o200k
 from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder

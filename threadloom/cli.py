@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from threadloom.app import create_app
     from threadloom.draining_server import DrainingServer
 
-    from threadloom.langgraph.user_graphs import GraphConfigError
+    from threadloom.services.langgraph.user_graphs import GraphConfigError
 
     try:
         app = create_app(settings, migrate=False)

@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from threadloom.api.langgraph.errors import parse_body
 from threadloom.api.responses import JSONResponse
-from threadloom.langgraph.requests import (
+from threadloom.services.langgraph.requests import (
     AssistantCount,
     AssistantCreate,
     AssistantPatch,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from threadloom.api.langgraph.errors import parse_body
 from threadloom.api.responses import JSONResponse
-from threadloom.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch
+from threadloom.services.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch
 
 router = APIRouter()
 

@@ -17,7 +17,7 @@ from threadloom.api.openai.errors import by_class
 from threadloom.api.responses import JSONResponse
 from threadloom.domain import errors as domain
 from threadloom.domain.file import FileTooLarge
-from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,8 +9,8 @@ from starlette.responses import Response
 from threadloom.api.langgraph.errors import bool_param, int_param, parse_body
 from threadloom.api.langgraph.streaming import json_when_ready, run_locations, sse_response
 from threadloom.api.responses import JSONResponse
-from threadloom.langgraph.errors import Unprocessable
-from threadloom.langgraph.requests import RunBatch, RunCreate, RunsCancel
+from threadloom.services.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.requests import RunBatch, RunCreate, RunsCancel
 
 router = APIRouter()
 SELECTABLE = {"run_id", "thread_id", "assistant_id", "created_at", "updated_at", "status", "metadata", "kwargs",

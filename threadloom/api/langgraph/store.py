@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from threadloom.api.langgraph.errors import parse_body
 from threadloom.api.responses import JSONResponse
-from threadloom.langgraph.errors import Unprocessable
-from threadloom.langgraph.requests import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from threadloom.services.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.requests import StoreDelete, StoreNamespaces, StorePut, StoreSearch
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import orjson
 from starlette.responses import StreamingResponse
 
-from threadloom.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
+from threadloom.services.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
 
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 

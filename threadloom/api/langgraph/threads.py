@@ -6,7 +6,7 @@ from starlette.responses import Response
 from threadloom.api.langgraph.assistants import pagination_headers
 from threadloom.api.langgraph.errors import bool_param, int_param, parse_body
 from threadloom.api.responses import JSONResponse
-from threadloom.langgraph.requests import (
+from threadloom.services.langgraph.requests import (
     ThreadCount,
     ThreadCreate,
     ThreadHistory,

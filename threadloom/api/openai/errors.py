@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from threadloom.api.responses import JSONResponse
 from threadloom.domain.errors import InvalidRequest, NotFound, ServiceError, Unavailable
 from threadloom.domain.file import FileTooLarge
-from threadloom.langgraph import errors as langgraph
+from threadloom.services.langgraph import errors as langgraph
 
 # The status of each service error on this door, looked up along the error's class
 # hierarchy. A conflict is a 400 here (OpenAI's SDK retries 409s).

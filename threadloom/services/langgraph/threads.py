@@ -11,14 +11,14 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from threadloom.domain.ids import new_id as new_id_with
 from threadloom.domain.message import CreateMessageRequest, new_message
 from threadloom.domain.thread import CreateThreadRequest, new_thread
-from threadloom.langgraph.assistants import contained
-from threadloom.langgraph.graph_state import GraphThreadStates
-from threadloom.langgraph.errors import Conflict, NotFound, Unprocessable
-from threadloom.langgraph.ids import check_thread_id, is_uuid
-from threadloom.langgraph.messages import parse_input
-from threadloom.langgraph.metadata import merged_metadata
-from threadloom.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
-from threadloom.langgraph.state import (
+from threadloom.services.langgraph.assistants import contained
+from threadloom.services.langgraph.graph_state import GraphThreadStates
+from threadloom.services.langgraph.errors import Conflict, NotFound, Unprocessable
+from threadloom.services.langgraph.ids import check_thread_id, is_uuid
+from threadloom.services.langgraph.messages import parse_input
+from threadloom.services.langgraph.metadata import merged_metadata
+from threadloom.services.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
+from threadloom.services.langgraph.state import (
     EMPTY_STATE,
     THREAD_COLUMNS,
     M,

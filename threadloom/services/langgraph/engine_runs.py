@@ -29,19 +29,19 @@ from threadloom.domain.errors import NotFound as DomainNotFound
 from threadloom.domain.message import CreateMessageRequest
 from threadloom.domain.run import CreateRunRequest, SubmitToolOutputsRequest, ToolOutput
 from threadloom.domain.run_status import ACTIVE, STOP_EVENTS
-from threadloom.langgraph import graph
-from threadloom.langgraph.assistants import load_for_run, view as assistant_view
-from threadloom.langgraph.background import BackgroundTasks
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
-from threadloom.langgraph.messages import output_text
-from threadloom.langgraph.run_requests import REJECT_DETAIL, Prepared, run_kwargs
-from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
+from threadloom.services.langgraph import graph
+from threadloom.services.langgraph.assistants import load_for_run, view as assistant_view
+from threadloom.services.langgraph.background import BackgroundTasks
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.services.langgraph.messages import output_text
+from threadloom.services.langgraph.run_requests import REJECT_DETAIL, Prepared, run_kwargs
+from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
 from threadloom.store.langgraph_runs import select_runs
-from threadloom.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_snapshots
-from threadloom.langgraph.stream import error_payload
-from threadloom.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
-from threadloom.langgraph.timestamps import now_iso
+from threadloom.services.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_snapshots
+from threadloom.services.langgraph.stream import error_payload
+from threadloom.services.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store import tables

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 
-from threadloom.langgraph.metadata import Metadata
+from threadloom.services.langgraph.metadata import Metadata
 
 StreamMode = Literal[
     "values", "messages", "updates", "events", "tasks", "checkpoints", "debug", "custom",

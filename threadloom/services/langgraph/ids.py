@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 
-from threadloom.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.errors import Unprocessable
 
 # LangGraph's namespace for the default assistant of a graph: uuid5(NAMESPACE_GRAPH, graph_id).
 NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")

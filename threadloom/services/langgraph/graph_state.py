@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from langgraph.types import StateSnapshot
 
-from threadloom.langgraph.errors import BadRequest, NotFound
-from threadloom.langgraph.graph_values import jsonable
+from threadloom.services.langgraph.errors import BadRequest, NotFound
+from threadloom.services.langgraph.graph_values import jsonable
 
 EMPTY_STATE = {
     "values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None, "checkpoint": None,

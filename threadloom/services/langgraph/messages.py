@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from threadloom.langgraph.errors import Unprocessable
-from threadloom.langgraph.ids import derived_id
+from threadloom.services.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.ids import derived_id
 
 HUMAN_ROLES = {"human", "user"}
 AI_ROLES = {"ai", "assistant"}

@@ -10,21 +10,21 @@ from typing import AsyncIterator
 
 from sqlalchemy import delete, select, update
 
-from threadloom.langgraph.assistants import check_config, load_for_run, view as assistant_view
-from threadloom.langgraph.background import BackgroundTasks
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.engine_runs import EngineRunQueue
-from threadloom.langgraph.engine_streams import EngineRunStreams
-from threadloom.langgraph.errors import NotFound, Unprocessable
-from threadloom.langgraph.graph_runs import GraphRuns, graph_kind
-from threadloom.langgraph.ids import check_run_id, check_thread_id, default_assistant_id
-from threadloom.langgraph.requests import RunCreate
-from threadloom.langgraph.run_requests import Prepared, prepare_run, run_kwargs
-from threadloom.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
-from threadloom.langgraph.state import BUSY_ENGINE, L, T
-from threadloom.langgraph.stream import StreamEvent
-from threadloom.langgraph.temporary_threads import TemporaryThreads
-from threadloom.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.assistants import check_config, load_for_run, view as assistant_view
+from threadloom.services.langgraph.background import BackgroundTasks
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.engine_runs import EngineRunQueue
+from threadloom.services.langgraph.engine_streams import EngineRunStreams
+from threadloom.services.langgraph.errors import NotFound, Unprocessable
+from threadloom.services.langgraph.graph_runs import GraphRuns, graph_kind
+from threadloom.services.langgraph.ids import check_run_id, check_thread_id, default_assistant_id
+from threadloom.services.langgraph.requests import RunCreate
+from threadloom.services.langgraph.run_requests import Prepared, prepare_run, run_kwargs
+from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
+from threadloom.services.langgraph.state import BUSY_ENGINE, L, T
+from threadloom.services.langgraph.stream import StreamEvent
+from threadloom.services.langgraph.temporary_threads import TemporaryThreads
+from threadloom.services.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store import tables

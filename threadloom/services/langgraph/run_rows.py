@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from threadloom.langgraph.timestamps import iso
+from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import langgraph_runs
 from threadloom.store.langgraph_runs import ENGINE_TO_LANGGRAPH, ROLLBACK
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from threadloom.langgraph.assistants import LangGraphAssistants
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.crons import CronScheduler, LangGraphCrons
-from threadloom.langgraph.graph_runs import GraphRuns
-from threadloom.langgraph.graph_state import GraphThreadStates
-from threadloom.langgraph.requests import RunCreate
-from threadloom.langgraph.runs import LangGraphRuns
-from threadloom.langgraph.threads import LangGraphThreads
-from threadloom.langgraph.user_graphs import UserGraph
+from threadloom.services.langgraph.assistants import LangGraphAssistants
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.crons import CronScheduler, LangGraphCrons
+from threadloom.services.langgraph.graph_runs import GraphRuns
+from threadloom.services.langgraph.graph_state import GraphThreadStates
+from threadloom.services.langgraph.requests import RunCreate
+from threadloom.services.langgraph.runs import LangGraphRuns
+from threadloom.services.langgraph.threads import LangGraphThreads
+from threadloom.services.langgraph.user_graphs import UserGraph
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store.database import Database

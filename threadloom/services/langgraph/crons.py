@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 
-from threadloom.langgraph.assistants import resolve_assistant_id
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import NotFound, Unprocessable
-from threadloom.langgraph.ids import check_thread_id
-from threadloom.langgraph.metadata import merged_metadata
-from threadloom.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch, RunCreate
-from threadloom.langgraph.timestamps import iso
+from threadloom.services.langgraph.assistants import resolve_assistant_id
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.errors import NotFound, Unprocessable
+from threadloom.services.langgraph.ids import check_thread_id
+from threadloom.services.langgraph.metadata import merged_metadata
+from threadloom.services.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch, RunCreate
+from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import crons as cron_rows
 from threadloom.store import projects
 from threadloom.store.database import Database

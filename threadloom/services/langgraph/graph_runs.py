@@ -24,14 +24,14 @@ from langgraph.types import Command, Send
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from threadloom import metrics
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import Conflict
-from threadloom.langgraph.graph_state import thread_config, thread_summary
-from threadloom.langgraph.graph_values import dumps, jsonable
-from threadloom.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
-from threadloom.langgraph.state import L, T
-from threadloom.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
-from threadloom.langgraph.timestamps import now_iso
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.errors import Conflict
+from threadloom.services.langgraph.graph_state import thread_config, thread_summary
+from threadloom.services.langgraph.graph_values import dumps, jsonable
+from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
+from threadloom.services.langgraph.state import L, T
+from threadloom.services.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
+from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.store import projects
 from threadloom.store.database import Database

@@ -7,11 +7,11 @@ import asyncio
 from typing import AsyncIterator, Callable
 
 from threadloom import metrics
-from threadloom.langgraph.engine_runs import EngineRunQueue
-from threadloom.langgraph.messages import render
-from threadloom.langgraph.run_rows import RunRow
-from threadloom.langgraph.state import BUSY_ENGINE, load_contents
-from threadloom.langgraph.stream import (
+from threadloom.services.langgraph.engine_runs import EngineRunQueue
+from threadloom.services.langgraph.messages import render
+from threadloom.services.langgraph.run_rows import RunRow
+from threadloom.services.langgraph.state import BUSY_ENGINE, load_contents
+from threadloom.services.langgraph.stream import (
     HEARTBEAT_SECONDS,
     StreamEvent,
     StreamTranslator,

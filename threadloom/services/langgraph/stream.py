@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import orjson
 
-from threadloom.langgraph import graph, messages as lc
-from threadloom.langgraph.ids import derived_id
-from threadloom.langgraph.state import interrupt_of
+from threadloom.services.langgraph import graph, messages as lc
+from threadloom.services.langgraph.ids import derived_id
+from threadloom.services.langgraph.state import interrupt_of
 
 HEARTBEAT_SECONDS = 5.0
 # What a run's stream yields, in batches (an empty batch: nothing for HEARTBEAT_SECONDS):

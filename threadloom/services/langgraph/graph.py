@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter, ValidationError
 
 from threadloom.domain.tools import FunctionTool
-from threadloom.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.errors import Unprocessable
 
 GRAPH_ID = "agent"
 GRAPHS = (GRAPH_ID,)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from threadloom.langgraph.assistants import check_config, resolve_assistant_id
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import BadRequest, Unprocessable
-from threadloom.langgraph.ids import check_thread_id, uuid7
-from threadloom.langgraph.messages import ParsedInput, parse_input
-from threadloom.langgraph.requests import RunCreate
+from threadloom.services.langgraph.assistants import check_config, resolve_assistant_id
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.errors import BadRequest, Unprocessable
+from threadloom.services.langgraph.ids import check_thread_id, uuid7
+from threadloom.services.langgraph.messages import ParsedInput, parse_input
+from threadloom.services.langgraph.requests import RunCreate
 
 REJECT_DETAIL = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from langgraph.graph import StateGraph
 from pydantic import TypeAdapter
 
-from threadloom.langgraph import graph as builtin
-from threadloom.langgraph.user_graphs import UserGraph
+from threadloom.services.langgraph import graph as builtin
+from threadloom.services.langgraph.user_graphs import UserGraph
 
 
 class GraphCatalog:

@@ -16,19 +16,19 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
-from threadloom.langgraph import graph
-from threadloom.langgraph.catalog import GraphCatalog
-from threadloom.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
-from threadloom.langgraph.ids import default_assistant_id, is_uuid
-from threadloom.langgraph.metadata import merged_metadata
-from threadloom.langgraph.requests import (
+from threadloom.services.langgraph import graph
+from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.services.langgraph.ids import default_assistant_id, is_uuid
+from threadloom.services.langgraph.metadata import merged_metadata
+from threadloom.services.langgraph.requests import (
     AssistantCount,
     AssistantCreate,
     AssistantPatch,
     AssistantSearch,
     AssistantVersions,
 )
-from threadloom.langgraph.timestamps import iso
+from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import langgraph_assistants, tables
 from threadloom.store.database import Database
 from threadloom.store.projects import SHARED

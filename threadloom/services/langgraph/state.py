@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, or_, select
 
-from threadloom.langgraph import graph
-from threadloom.langgraph.ids import derived_id
-from threadloom.langgraph.messages import Rendered, render
-from threadloom.langgraph.timestamps import iso
+from threadloom.services.langgraph import graph
+from threadloom.services.langgraph.ids import derived_id
+from threadloom.services.langgraph.messages import Rendered, render
+from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import tables
 
 T, M, S, R, L = tables.threads, tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from threadloom.langgraph.run_rows import RunRow
+from threadloom.services.langgraph.run_rows import RunRow
 from threadloom.store.database import Database
 from threadloom.store.threads import delete_thread
 

@@ -18,7 +18,7 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from threadloom.domain.metadata import MAX_KEY, MAX_PAIRS, MAX_VALUE
-from threadloom.langgraph.errors import Unprocessable
+from threadloom.services.langgraph.errors import Unprocessable
 
 
 def _value_size(value) -> int:
