@@ -355,7 +355,8 @@ def test_a_run_cut_off_by_a_crash_fails_and_the_thread_goes_on(server_factory):
 
     async def after():
         lg = client(second)
-        assert (await lg.runs.join(tid, waiting))["done"] == 2  # adopted, and run once its turn came
+        # Adopted, and run once its turn came.
+        assert (await asyncio.wait_for(lg.runs.join(tid, waiting), 60))["done"] == 2
         crashed = await lg.runs.get(tid, running)
         assert crashed["status"] == "error"
         assert (await lg.runs.wait(tid, "progress", input={"steps": 1, "delay": 0}))["done"] == 1

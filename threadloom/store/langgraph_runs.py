@@ -4,12 +4,15 @@ run's LangGraph status as SQL, so lists filter and page in the database."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, and_, case, select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert as sql_insert
 
 from threadloom.store import tables
 
 L, R = tables.langgraph_runs, tables.runs
 COLUMNS = (L.c.id, L.c.thread_id, L.c.assistant_id, L.c.engine_run_id, L.c.status, L.c.seq, L.c.body, R.c.status, R.c.body)
+ACTIVE = ("pending", "running")
 ROLLBACK = "rollback"  # internal: cancelled, to be deleted with its engine run once that stops
 
 # An engine run's status, as the LangGraph run it carries shows it.
@@ -58,3 +61,73 @@ def with_status(conn: Connection, statuses: tuple[str, ...]) -> list[tuple[str, 
     """(thread id, run id) of every run in these statuses."""
     return conn.execute(select(L.c.thread_id, L.c.id).select_from(L.outerjoin(R, R.c.id == L.c.engine_run_id))
                         .where(STATUS.in_(statuses))).all()
+
+
+# -- a user graph's runs (their status is their own) -------------------------------------
+
+
+def insert(conn: Connection, values: dict) -> None:
+    conn.execute(sql_insert(L), values)
+
+
+def active_of_thread(conn: Connection, thread_id: str) -> list:
+    """(id, status) of the thread's pending and running runs, oldest first."""
+    return conn.execute(select(L.c.id, L.c.status).where(L.c.thread_id == thread_id, L.c.status.in_(ACTIVE))
+                        .order_by(L.c.seq)).all()
+
+
+def delete_runs(conn: Connection, run_ids: list[str], status: str | None = None) -> None:
+    stmt = sql_delete(L).where(L.c.id.in_(run_ids))
+    conn.execute(stmt if status is None else stmt.where(L.c.status == status))
+
+
+def set_status(conn: Connection, run_ids: list[str], status: str, *, only_if: str | None = None,
+               body: dict | None = None) -> None:
+    values = {"status": status} if body is None else {"status": status, "body": body}
+    stmt = update(L).where(L.c.id.in_(run_ids))
+    conn.execute((stmt if only_if is None else stmt.where(L.c.status == only_if)).values(**values))
+
+
+def set_body(conn: Connection, run_id: str, body: dict) -> None:
+    conn.execute(update(L).where(L.c.id == run_id).values(body=body))
+
+
+def run_ahead(conn: Connection, thread_id: str, run_id: str, seq: int) -> bool:
+    """Whether a run of the thread runs, or waits ahead of this one."""
+    return conn.execute(
+        select(L.c.id).where(L.c.thread_id == thread_id, L.c.id != run_id,
+                             (L.c.status == "running") | and_(L.c.status == "pending", L.c.seq < seq)).limit(1)
+    ).first() is not None
+
+
+def stamp(conn: Connection, run_ids: list[str], now: int) -> list:
+    """Mark the runs a process holds as alive; returns (id, body) of those running."""
+    conn.execute(update(L).where(L.c.id.in_(run_ids)).values(alive_at=now))
+    return conn.execute(select(L.c.id, L.c.body).where(L.c.id.in_(run_ids), L.c.status == "running")).all()
+
+
+def stale(conn: Connection, cutoff: int, held: list[str]) -> list:
+    """(id, thread id, status, project, alive_at) of active runs nobody stamped since cutoff."""
+    return conn.execute(
+        select(L.c.id, L.c.thread_id, L.c.status, L.c.project, L.c.alive_at)
+        .where(L.c.status.in_(ACTIVE), L.c.alive_at < cutoff, L.c.id.not_in(held))
+    ).all()
+
+
+def claim_stale(conn: Connection, run_id: str, seen_alive_at: int, **values) -> bool:
+    """Take over a stale run: True for exactly one process."""
+    stmt = update(L).where(L.c.id == run_id, L.c.alive_at == seen_alive_at).values(**values)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def graph_of_assistant(conn: Connection, assistant_id: str) -> str | None:
+    return conn.execute(select(tables.assistants.c.graph_id).where(tables.assistants.c.id == assistant_id)).scalar()
+
+
+def settle_waiting(conn: Connection, run_id: str, rollback: bool) -> None:
+    """A built-in run that has no engine run yet: deleted (rollback) or interrupted."""
+    waiting = and_(L.c.id == run_id, L.c.engine_run_id.is_(None))
+    if rollback:
+        conn.execute(sql_delete(L).where(waiting))
+    else:
+        conn.execute(update(L).where(waiting).values(status="interrupted"))

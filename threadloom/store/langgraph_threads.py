@@ -4,7 +4,9 @@ its values) is decided above, over the rows these return."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, func, select
+import time
+
+from sqlalchemy import Connection, case, func, select, update
 
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
@@ -35,3 +37,25 @@ def search(conn: Connection, *, ids: list[str] | None, metadata: dict | None, so
     key = _SORT[sort_by]
     order = (key.desc(), T.c.seq.desc()) if descending else (key.asc(), T.c.seq.asc())
     return conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all(), total
+
+
+def lock_thread(conn: Connection, thread_id: str):
+    """The thread's (body, extra), its row locked for the transaction; None when missing."""
+    return conn.execute(select(T.c.body, T.c.extra).where(T.c.id == thread_id).with_for_update()).first()
+
+
+def keep_graph_state(conn: Connection, thread_id: str, summary: dict) -> None:
+    """A user graph's state as the thread object shows it (services/langgraph/graph_state.py)."""
+    extra = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).scalar()
+    conn.execute(update(T).where(T.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
+                                                           updated_at=int(time.time())))
+
+
+def exists(conn: Connection, thread_id: str) -> bool:
+    return conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is not None
+
+
+def set_extra(conn: Connection, thread_id: str, extra: dict, touch: bool = False) -> None:
+    """The thread's LangGraph fields (metadata, config, a graph's state)."""
+    values = {"extra": extra, "updated_at": int(time.time())} if touch else {"extra": extra}
+    conn.execute(update(T).where(T.c.id == thread_id).values(**values))

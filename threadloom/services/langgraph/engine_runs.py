@@ -40,11 +40,11 @@ from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, Ru
 from threadloom.store.langgraph_runs import select_runs
 from threadloom.services.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_snapshots
 from threadloom.services.langgraph.stream import error_payload
-from threadloom.services.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.threads import insert_langgraph_thread, label_thread
 from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
-from threadloom.store import tables
+from threadloom.store import langgraph_threads, tables
 from threadloom.store.database import Database
 from threadloom.store.objects import thread_store
 
@@ -238,7 +238,7 @@ class EngineRunQueue:
         except ValidationError as exc:
             raise Unprocessable(f"Invalid run configuration: {exc.errors(include_url=False)[0]['msg']}") from None
 
-        thread = conn.execute(THREAD_FOR_UPDATE, {"_id": p.thread_id}).first()
+        thread = langgraph_threads.lock_thread(conn, p.thread_id)
         if thread is None:
             if p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")

@@ -21,7 +21,7 @@ from typing import AsyncIterator
 
 from langchain_core.messages import BaseMessageChunk, convert_to_messages, message_chunk_to_message
 from langgraph.types import Command, Send
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection
 
 from threadloom import metrics
 from threadloom.services.langgraph.catalog import GraphCatalog
@@ -29,11 +29,10 @@ from threadloom.services.langgraph.errors import Conflict
 from threadloom.services.langgraph.graph_state import thread_config, thread_summary
 from threadloom.services.langgraph.graph_values import dumps, jsonable
 from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, RunRow, fetch_run
-from threadloom.services.langgraph.state import L, T
 from threadloom.services.langgraph.stream import HEARTBEAT_SECONDS, StreamEvent
 from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
-from threadloom.store import projects
+from threadloom.store import langgraph_runs, langgraph_threads, projects
 from threadloom.store.database import Database
 from threadloom.store.threads import delete_run_checkpoints
 
@@ -146,10 +145,7 @@ class GraphRuns:
         """In the run creation's transaction (the thread row is locked, the assistant read):
         apply the multitask strategy and insert the run. Returns the run and the runs it
         displaced (to cancel once committed)."""
-        active = conn.execute(
-            select(L.c.id, L.c.status).where(L.c.thread_id == p.thread_id, L.c.status.in_(ACTIVE_STATUSES))
-            .order_by(L.c.seq)
-        ).all() if thread_exists else []
+        active = langgraph_runs.active_of_thread(conn, p.thread_id) if thread_exists else []
         displaced: list[str] = []
         if active and p.strategy == "reject":
             raise Conflict(REJECT_DETAIL)
@@ -158,9 +154,9 @@ class GraphRuns:
             waiting = [run_id for run_id, status in active if status == "pending"]
             if waiting:
                 if p.strategy == "rollback":
-                    conn.execute(delete(L).where(L.c.id.in_(waiting)))
+                    langgraph_runs.delete_runs(conn, waiting)
                 else:
-                    conn.execute(update(L).where(L.c.id.in_(waiting)).values(status="interrupted"))
+                    langgraph_runs.set_status(conn, waiting, "interrupted")
         configurable = {**((assistant["config"] or {}).get("configurable") or {}),
                         **(kwargs["config"].get("configurable") or {})}
         if p.payload.checkpoint_id or p.payload.checkpoint:
@@ -189,7 +185,7 @@ class GraphRuns:
                 "error": None,
             },
         }
-        conn.execute(insert(L), {
+        langgraph_runs.insert(conn, {
             "id": p.run_id, "thread_id": p.thread_id, "assistant_id": p.assistant_id, "engine_run_id": None,
             "status": "pending", "created_at": int(time.time()), "body": body, "alive_at": int(time.time()),
         })
@@ -197,8 +193,7 @@ class GraphRuns:
             for run_id, status in active:
                 current = fetch_run(conn, run_id) if status == "running" else None
                 if current is not None:
-                    body = dict(current.body, _door=dict(current.door, rollback_requested=True))
-                    conn.execute(update(L).where(L.c.id == run_id).values(body=body))
+                    langgraph_runs.set_body(conn, run_id, dict(current.body, _door=dict(current.door, rollback_requested=True)))
         return RunRow(p.run_id, p.thread_id, p.assistant_id, None, "pending", 0, body, None, None), displaced
 
     def started(self, row: RunRow, displaced: list[str]) -> None:
@@ -214,20 +209,16 @@ class GraphRuns:
     def _take_turn(self, conn: Connection, run_id: str, thread_id: str):
         """pending → running when it is this run's turn; None while it must wait; False when
         it is no longer pending (cancelled, deleted)."""
-        conn.execute(select(T.c.id).where(T.c.id == thread_id).with_for_update()).first()
+        langgraph_threads.lock_thread(conn, thread_id)
         row = fetch_run(conn, run_id)
         if row is None or row.stored_status != "pending":
             return False
         if time.time() < row.door.get("not_before", 0):
             return None
-        ahead = conn.execute(
-            select(L.c.id).where(L.c.thread_id == thread_id, L.c.id != run_id,
-                                 (L.c.status == "running") | and_(L.c.status == "pending", L.c.seq < row.seq)).limit(1)
-        ).first()
-        if ahead is not None:
+        if langgraph_runs.run_ahead(conn, thread_id, run_id, row.seq):
             return None
         body = dict(row.body, updated_at=now_iso())
-        conn.execute(update(L).where(L.c.id == run_id).values(status="running", body=body))
+        langgraph_runs.set_status(conn, [run_id], "running", body=body)
         row.stored_status, row.body = "running", body
         return row
 
@@ -319,7 +310,7 @@ class GraphRuns:
         rollback = bool(row.door.get("rollback_requested"))
         if rollback:
             def forget(conn):
-                conn.execute(delete(L).where(L.c.id == run_id))
+                langgraph_runs.delete_runs(conn, [run_id])
                 delete_run_checkpoints(conn, thread_id, run_id)
 
             await self.db.transact(forget)
@@ -342,12 +333,9 @@ class GraphRuns:
             if current is not None and current.stored_status in ACTIVE_STATUSES:
                 door = dict(current.door, output=output, error=error)
                 body = dict(current.body, updated_at=now_iso(), _door=door)
-                conn.execute(update(L).where(L.c.id == run_id).values(status=status, body=body))
+                langgraph_runs.set_status(conn, [run_id], status, body=body)
             if summary is not None:
-                thread = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).first()
-                if thread is not None:
-                    extra = dict(thread[0] or {}, graph_state=summary)
-                    conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
+                langgraph_threads.keep_graph_state(conn, thread_id, summary)
 
         await self.db.transact(write)
 
@@ -363,23 +351,17 @@ class GraphRuns:
 
         def write(conn):
             if held:
-                conn.execute(update(L).where(L.c.id.in_(held)).values(alive_at=now))
-                for run_id, body in conn.execute(select(L.c.id, L.c.body).where(L.c.id.in_(held), L.c.status == "running")):
+                for run_id, body in langgraph_runs.stamp(conn, held, now):
                     if body["_door"].get("cancel_requested"):
                         self._cancel_local(run_id)
-            stale = conn.execute(
-                select(L.c.id, L.c.thread_id, L.c.status, L.c.project, L.c.alive_at)
-                .where(L.c.status.in_(ACTIVE_STATUSES), L.c.alive_at < cutoff, L.c.id.not_in(held))
-            ).all()
             adopted = []
-            for run_id, thread_id, status, project, alive_at in stale:
-                claim = update(L).where(L.c.id == run_id, L.c.alive_at == alive_at)
+            for run_id, thread_id, status, project, alive_at in langgraph_runs.stale(conn, cutoff, held):
                 if status == "running":
                     row = fetch_run(conn, run_id)
                     error = {"error": "ServerStopped", "message": "The server executing this run stopped."}
                     body = dict(row.body, updated_at=now_iso(), _door=dict(row.door, error=error))
-                    conn.execute(claim.values(status="error", body=body, alive_at=now))
-                elif conn.execute(claim.values(alive_at=now)).rowcount:
+                    langgraph_runs.claim_stale(conn, run_id, alive_at, status="error", body=body, alive_at=now)
+                elif langgraph_runs.claim_stale(conn, run_id, alive_at, alive_at=now):
                     adopted.append((run_id, thread_id, project))
             return adopted
 
@@ -405,9 +387,9 @@ class GraphRuns:
         if row.status == "pending":
             def write(conn):
                 if action == "rollback":
-                    conn.execute(delete(L).where(L.c.id == row.id, L.c.status == "pending"))
+                    langgraph_runs.delete_runs(conn, [row.id], status="pending")
                 else:
-                    conn.execute(update(L).where(L.c.id == row.id, L.c.status == "pending").values(status="interrupted"))
+                    langgraph_runs.set_status(conn, [row.id], "interrupted", only_if="pending")
 
             await self.db.transact(write)
             self._wake(row.thread_id)
@@ -421,7 +403,7 @@ class GraphRuns:
         current = fetch_run(conn, run_id)
         if current is not None and current.stored_status == "running":
             door = dict(current.door, cancel_requested=True, rollback_requested=rollback)
-            conn.execute(update(L).where(L.c.id == run_id).values(body=dict(current.body, _door=door)))
+            langgraph_runs.set_body(conn, run_id, dict(current.body, _door=door))
 
     # -- results and streams ------------------------------------------------------------------
 

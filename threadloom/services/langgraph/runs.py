@@ -8,7 +8,6 @@ import asyncio
 import logging
 from typing import AsyncIterator
 
-from sqlalchemy import delete, select, update
 
 from threadloom.services.langgraph.assistants import check_config, load_for_run, view as assistant_view
 from threadloom.services.langgraph.background import BackgroundTasks
@@ -21,14 +20,13 @@ from threadloom.services.langgraph.ids import check_run_id, check_thread_id, def
 from threadloom.services.langgraph.requests import RunCreate
 from threadloom.services.langgraph.run_requests import Prepared, prepare_run, run_kwargs
 from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
-from threadloom.services.langgraph.state import BUSY_ENGINE, L, T
+from threadloom.services.langgraph.state import BUSY_ENGINE
 from threadloom.services.langgraph.stream import StreamEvent
 from threadloom.services.langgraph.temporary_threads import TemporaryThreads
-from threadloom.services.langgraph.threads import THREAD_FOR_UPDATE, insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.threads import insert_langgraph_thread, label_thread
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
-from threadloom.store import tables
-from threadloom.store import langgraph_runs
+from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom.langgraph")
@@ -79,7 +77,7 @@ class LangGraphRuns:
         check_run_id(run_id)
 
         def read(conn):
-            if conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is None:
+            if not langgraph_threads.exists(conn, thread_id):
                 raise NotFound(f"Thread with ID {thread_id} not found")
             return fetch_run(conn, run_id, thread_id)
 
@@ -103,8 +101,7 @@ class LangGraphRuns:
         for graph_id in self.catalog.ids:
             if assistant_id == default_assistant_id(graph_id):
                 return graph_id
-        return await self.db.query(lambda conn: conn.execute(
-            select(tables.assistants.c.graph_id).where(tables.assistants.c.id == assistant_id)).scalar())
+        return await self.db.query(lambda conn: langgraph_runs.graph_of_assistant(conn, assistant_id))
 
     async def _create_graph_run(self, p: Prepared) -> RunRow:
         def create(conn):
@@ -112,7 +109,7 @@ class LangGraphRuns:
             if assistant is None:
                 raise NotFound("Thread or assistant not found.")
             lg_assistant = assistant_view(assistant)
-            thread = conn.execute(THREAD_FOR_UPDATE, {"_id": p.thread_id}).first()
+            thread = langgraph_threads.lock_thread(conn, p.thread_id)
             if thread is None and p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
             if thread is None:
@@ -131,7 +128,7 @@ class LangGraphRuns:
         check_thread_id(thread_id)
 
         def read(conn):
-            if conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is None:
+            if not langgraph_threads.exists(conn, thread_id):
                 raise NotFound(f"Thread with ID {thread_id} not found")
             return langgraph_runs.page(conn, thread_id, limit, offset, status)
 
@@ -148,13 +145,7 @@ class LangGraphRuns:
             return await self.graph_runs.until_done(row) if wait else row
         status = row.status
         if row.engine_run_id is None and status == "pending":
-            def write(conn):
-                if action == "rollback":
-                    conn.execute(delete(L).where(L.c.id == run_id, L.c.engine_run_id.is_(None)))
-                else:
-                    conn.execute(update(L).where(L.c.id == run_id, L.c.engine_run_id.is_(None)).values(status="interrupted"))
-
-            await self.db.transact(write)
+            await self.db.transact(lambda conn: langgraph_runs.settle_waiting(conn, run_id, action == "rollback"))
             self.queue.signal_started(run_id)
         elif status in ACTIVE_STATUSES and row.engine_run_id is not None:
             if action == "rollback":
@@ -195,7 +186,7 @@ class LangGraphRuns:
             await self.graph_runs.cancel(row, "interrupt")
         if row.status in ACTIVE_STATUSES and row.engine_run_id is not None:
             await self.queue.cancel_engine(thread_id, row.engine_run_id)
-        await self.db.transact(lambda conn: conn.execute(delete(L).where(L.c.id == run_id)))
+        await self.db.transact(lambda conn: langgraph_runs.delete_runs(conn, [run_id]))
         self.queue.signal_started(run_id)
         await self.queue.pump(thread_id)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from threadloom.domain.ids import new_id as new_id_with
 from threadloom.domain.message import CreateMessageRequest, new_message
@@ -50,19 +50,16 @@ def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | N
     return body
 
 
-THREAD_FOR_UPDATE = select(T.c.body, T.c.extra).where(T.c.id == bindparam("_id")).with_for_update()
-
-
 def label_thread(conn: Connection, thread_id: str, assistant_id: str, thread, graph_id: str) -> None:
     """The thread carries the graph and assistant it last ran, as LangGraph's do. `thread`:
-    its (body, extra) as read by THREAD_FOR_UPDATE, None when it was just made."""
+    its (body, extra) as store.langgraph_threads.lock_thread read it, None when it was just made."""
     thread_extra = thread[1] if thread is not None else {"metadata": {}, "config": {}}
     thread_body_metadata = (thread[0].get("metadata") or {}) if thread is not None else {}
     metadata = dict((thread_extra or {}).get("metadata", thread_body_metadata))
     if metadata.get("graph_id") != graph_id or metadata.get("assistant_id") != assistant_id:
         metadata.update(graph_id=graph_id, assistant_id=assistant_id)
         extra = {**(thread_extra or {"config": {}}), "metadata": metadata}
-        conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra))
+        langgraph_threads.set_extra(conn, thread_id, extra)
 
 
 def append_messages(conn: Connection, thread_id: str, values, param: str = "values") -> None:
@@ -72,12 +69,6 @@ def append_messages(conn: Connection, thread_id: str, values, param: str = "valu
     now = int(time.time())
     rows = [message_row(new_message(thread_id, CreateMessageRequest(**m), now=now)) for m in parsed.messages]
     message_store.insert_many(conn, rows)
-
-
-def _keep_summary(conn: Connection, thread_id: str, summary: dict) -> None:
-    extra = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).scalar()
-    conn.execute(update(T).where(T.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
-                                                           updated_at=int(time.time())))
 
 
 class LangGraphThreads:
@@ -135,7 +126,7 @@ class LangGraphThreads:
             extra = dict(thread.extra or {})
             extra["metadata"] = merged_metadata(thread.metadata, req.metadata)
             extra.setdefault("config", {})
-            conn.execute(update(T).where(T.c.id == thread_id).values(extra=extra, updated_at=int(time.time())))
+            langgraph_threads.set_extra(conn, thread_id, extra, touch=True)
 
         await self.db.transact(change)
         return await self.get(thread_id)
@@ -273,7 +264,7 @@ class LangGraphThreads:
         if graph_id := self._user_graph(snapshot):
             written, summary = await self.graph_states.update(graph_id, thread_id, req.values, as_node=req.as_node,
                                                               checkpoint=req.checkpoint, checkpoint_id=req.checkpoint_id)
-            await self.db.transact(lambda conn: _keep_summary(conn, thread_id, summary))
+            await self.db.transact(lambda conn: langgraph_threads.keep_graph_state(conn, thread_id, summary))
             return written
         await self.db.transact(lambda conn: append_messages(conn, thread_id, req.values))
         states = thread_states(await self._snapshot(thread_id))
