@@ -183,7 +183,7 @@ def test_an_openai_assistant_with_tools_used_from_this_door(server, upstream, cl
 
 
 def test_a_resume_after_the_interrupt_expired_fails_visibly(server_factory, upstream):
-    short = server_factory("--upstream", upstream.url, "--run-ttl", "2")
+    short = server_factory("--upstream", upstream.url, "--run-ttl", "4")
     upstream.script(_tool_turn(("get_weather", {"city": "Paris"})))
 
     async def main():
