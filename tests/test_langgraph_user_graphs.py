@@ -225,6 +225,26 @@ def test_copy_a_thread_and_roll_back_a_run(graphs_server):
     run(go())
 
 
+def test_deleting_a_thread_stops_its_running_run(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        slow = await lg.runs.create(tid, "progress", input={"steps": 1, "delay": 30})
+        await asyncio.sleep(0.5)
+        await lg.threads.delete(tid)
+        with pytest.raises(NotFoundError):
+            await lg.threads.get_state(tid)
+        with pytest.raises(NotFoundError):
+            await lg.runs.get(tid, slow["run_id"])
+        # Its checkpoints went with it: a thread made again with that id starts empty.
+        await lg.threads.create(thread_id=tid, graph_id="progress")
+        await asyncio.sleep(0.5)
+        assert (await lg.threads.get_state(tid))["values"] == {}
+        assert await lg.threads.get_history(tid) == []
+
+    run(go())
+
+
 def test_graph_errors_end_the_run_with_an_error(graphs_server):
     async def go():
         lg = client(graphs_server)

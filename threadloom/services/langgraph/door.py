@@ -25,8 +25,9 @@ class LangGraphDoor:
         checkpointer = DatabaseCheckpointSaver(db)
         self.store = DatabaseStore(db)
         self.assistants = LangGraphAssistants(db, self.catalog)
-        self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
+        self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher,
+                                        stop_graph_runs=self.graph_runs.stop)
         self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
         self.crons = LangGraphCrons(db, self.catalog, self.assistants)
         self.cron_scheduler = CronScheduler(db, self.create_run)

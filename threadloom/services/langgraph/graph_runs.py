@@ -383,6 +383,11 @@ class GraphRuns:
         task.cancel()
         return True
 
+    def stop(self, run_ids: list[str]) -> None:
+        """Their thread was deleted: those executing here stop (the others find their row gone)."""
+        for run_id in run_ids:
+            self._cancel_local(run_id)
+
     async def cancel(self, row: RunRow, action: str) -> None:
         if row.status == "pending":
             def write(conn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Callable
 
 from sqlalchemy import Connection, insert, select
 
@@ -34,7 +35,7 @@ from threadloom.services.langgraph.state import (
     thread_wire,
 )
 from threadloom.services.threads import message_row
-from threadloom.store import langgraph_threads
+from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
 from threadloom.store.threads import copy_checkpoints, delete_thread
 from threadloom.store.objects import message_store, thread_store
@@ -72,10 +73,12 @@ def append_messages(conn: Connection, thread_id: str, values, param: str = "valu
 
 
 class LangGraphThreads:
-    def __init__(self, db: Database, graph_states: GraphThreadStates, dispatcher=None):
+    def __init__(self, db: Database, graph_states: GraphThreadStates, dispatcher=None,
+                 stop_graph_runs: Callable[[list[str]], None] = lambda run_ids: None):
         self.db = db
         self.graph_states = graph_states
         self.dispatcher = dispatcher
+        self.stop_graph_runs = stop_graph_runs  # a user graph's runs executing here
 
     def _user_graph(self, snapshot: Snapshot) -> str | None:
         """The user graph whose checkpoints hold this thread's state (None: the built-in graph's)."""
@@ -140,12 +143,15 @@ class LangGraphThreads:
             active = conn.execute(
                 select(R.c.id).where(R.c.thread_id == thread_id, R.c.status.in_(("queued", "in_progress", "cancelling")))
             ).scalars().all()
+            graph_runs = [run_id for run_id, _ in langgraph_runs.active_of_thread(conn, thread_id)]
             delete_thread(conn, thread_id)
-            return active
+            return active, graph_runs
 
-        for run_id in await self.db.transact(remove):
+        engine_runs, graph_runs = await self.db.transact(remove)
+        for run_id in engine_runs:
             if self.dispatcher is not None:
                 self.dispatcher.cancel(run_id)
+        self.stop_graph_runs(graph_runs)
 
     async def copy(self, thread_id: str) -> dict:
         check_thread_id(thread_id)
