@@ -186,28 +186,41 @@ def server_factory(tmp_path_factory):
     handles: list[DatabaseHandle] = []
     tmp_dir = tmp_path_factory.mktemp("servers")
 
-    def factory(*args: str, database: str | None = None, env: dict | None = None) -> Server:
+    def factory(*args: str, database: str | None = None, env: dict | None = None, keep: bool = False) -> Server:
+        """`keep`: the server lives for the session; others stop when their test module ends
+        (dozens of idle servers would hold more PostgreSQL connections than it allows)."""
         if database is None:
             handle = make_database(tmp_dir)
             handles.append(handle)
             database = handle.url
         server = start_server(tmp_dir, database, *args, env=env)
-        started.append(server)
+        started.append((server, keep))
         return server
 
     factory.tmp_dir = tmp_dir
     factory.new_database = lambda: handles.append(make_database(tmp_dir)) or handles[-1].url
+    factory.started = started
     yield factory
-    for server in started:
+    for server, _ in started:
         stop(server.proc)
     for handle in handles:
         for fn in handle.cleanup:
             fn()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def stop_module_servers(server_factory):
+    """The servers a test module started stop when it ends (session servers excepted)."""
+    first = len(server_factory.started)
+    yield
+    for server, keep in server_factory.started[first:]:
+        if not keep:
+            stop(server.proc)
+
+
 @pytest.fixture(scope="session")
 def server(server_factory, upstream_process):
-    return server_factory("--upstream", upstream_process.url)
+    return server_factory("--upstream", upstream_process.url, keep=True)
 
 
 @pytest.fixture

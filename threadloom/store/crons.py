@@ -66,6 +66,11 @@ def due(conn: Connection, now: int, limit: int = 100) -> list:
     ).all()
 
 
+def next_due(conn: Connection) -> int | None:
+    """When the next firing of any cron is (epoch seconds)."""
+    return conn.execute(select(func.min(K.c.next_run_at))).scalar()
+
+
 def claim(conn: Connection, cron_id: str, read_next: int, following: int | None) -> bool:
     """Take the firing at `read_next`: True for exactly one server."""
     taken = conn.execute(update(K).where(K.c.id == cron_id, K.c.next_run_at == read_next).values(next_run_at=following))

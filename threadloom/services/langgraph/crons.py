@@ -73,10 +73,11 @@ def wire(body: dict, next_run_at: int | None) -> dict:
 
 
 class LangGraphCrons:
-    def __init__(self, db: Database, catalog: GraphCatalog, assistants):
+    def __init__(self, db: Database, catalog: GraphCatalog, assistants, wake_scheduler=lambda: None):
         self.db = db
         self.catalog = catalog
         self.assistants = assistants
+        self.wake_scheduler = wake_scheduler  # a cron made or changed here may fire before it looks again
 
     async def create(self, thread_id: str | None, req: CronCreate) -> dict:
         schedule = check_schedule(req.schedule)
@@ -115,6 +116,7 @@ class LangGraphCrons:
                                  "created_at": int(now), "updated_at": int(now), "body": body})
 
         await self.db.transact(add)
+        self.wake_scheduler()
         return wire(body, next_at)
 
     async def get(self, cron_id: str) -> dict:
@@ -163,7 +165,9 @@ class LangGraphCrons:
                              updated_at=int(now), body=body)
             return wire(body, next_at)
 
-        return await self.db.transact(change)
+        changed_cron = await self.db.transact(change)
+        self.wake_scheduler()
+        return changed_cron
 
     async def delete(self, cron_id: str) -> None:
         if not await self.db.transact(lambda conn: cron_rows.remove(conn, cron_id)):
@@ -187,19 +191,35 @@ class LangGraphCrons:
 
 
 class CronScheduler:
-    """Fires due crons; runs in every server (each firing is claimed by one)."""
+    """Fires due crons; runs in every server (each firing is claimed by one). It sleeps
+    until the next firing it knows of, at most LOOK_SECONDS: a cron made on another server
+    is seen that late at worst; one made here wakes it."""
+
+    LOOK_SECONDS = 5.0
 
     def __init__(self, db: Database, create_run):
         self.db = db
         self.create_run = create_run  # LangGraphDoor.create_run
+        self._woken = asyncio.Event()
 
-    async def run_forever(self, interval: float = 1.0) -> None:
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def run_forever(self) -> None:
         while True:
+            wait = self.LOOK_SECONDS
             try:
                 await self.fire_due()
+                next_at = await self.db.query(cron_rows.next_due)
+                if next_at is not None:
+                    wait = min(wait, max(0.05, next_at - time.time()))
             except Exception as exc:  # the database is away: the next look tries again
                 log.warning("could not look for due crons: %s", exc)
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self._woken.wait(), wait)
+            except TimeoutError:
+                pass
+            self._woken.clear()
 
     async def fire_due(self) -> int:
         now = time.time()

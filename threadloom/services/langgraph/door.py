@@ -29,8 +29,8 @@ class LangGraphDoor:
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher,
                                         stop_graph_runs=self.graph_runs.stop)
         self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
-        self.crons = LangGraphCrons(db, self.catalog, self.assistants)
         self.cron_scheduler = CronScheduler(db, self.create_run)
+        self.crons = LangGraphCrons(db, self.catalog, self.assistants, self.cron_scheduler.wake)
 
     async def create_run(self, thread_id: str | None, payload: RunCreate) -> dict:
         """Create a background run (what POST /threads/{id}/runs and POST /runs do) and
