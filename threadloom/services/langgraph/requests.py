@@ -201,44 +201,35 @@ class StoreNamespaces(LangGraphModel):
     offset: int = Field(default=0, ge=0)
 
 
-class CronCreate(LangGraphModel):
+class CronRun(LangGraphModel):
+    """What a cron's runs are made with, and when it stops."""
+
+    timezone: str | None = None
+    end_time: datetime | None = None
+    input: Union[dict, list, None] = None
+    metadata: Metadata | None = None
+    config: dict | None = None
+    context: dict | None = None
+    webhook: str | None = None
+    interrupt_before: Union[Literal["*"], list[str], None] = None
+    interrupt_after: Union[Literal["*"], list[str], None] = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    stream_mode: Union[StreamMode, list[StreamMode], None] = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronCreate(CronRun):
     assistant_id: str
     schedule: str = Field(min_length=1, max_length=256)
-    timezone: str | None = None
-    end_time: datetime | None = None
-    input: Union[dict, list, None] = None
-    metadata: Metadata | None = None
-    config: dict | None = None
-    context: dict | None = None
-    webhook: str | None = None
-    interrupt_before: Union[Literal["*"], list[str], None] = None
-    interrupt_after: Union[Literal["*"], list[str], None] = None
     multitask_strategy: MultitaskStrategy | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
     enabled: bool = True
-    stream_mode: Union[StreamMode, list[StreamMode], None] = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
 
 
-class CronPatch(LangGraphModel):
+class CronPatch(CronRun):
     schedule: str | None = Field(default=None, min_length=1, max_length=256)
-    timezone: str | None = None
-    end_time: datetime | None = None
-    input: Union[dict, list, None] = None
-    metadata: Metadata | None = None
-    config: dict | None = None
-    context: dict | None = None
-    webhook: str | None = None
-    interrupt_before: Union[Literal["*"], list[str], None] = None
-    interrupt_after: Union[Literal["*"], list[str], None] = None
-    on_run_completed: Literal["delete", "keep"] | None = None
     enabled: bool | None = None
-    stream_mode: Union[StreamMode, list[StreamMode], None] = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
 
 
 CRON_SORT = Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]
