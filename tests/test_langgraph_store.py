@@ -66,6 +66,44 @@ def test_search_filters_and_pages(server):
     run(go())
 
 
+def test_filters_compare_as_json(server):
+    """A string is not a number, true is not 1, ranges compare numbers; values of other
+    types under the same key neither match nor fail the search (PostgreSQL included)."""
+    async def go():
+        lg = client(server)
+        ns = _ns()
+        values = {"int": 1, "str": "1", "word": "abc", "true": True, "zero": 0, "null": None, "list": [1], "float": 1.5}
+        for key, n in values.items():
+            await lg.store.put_item(ns, key, {"n": n})
+        await lg.store.put_item(ns, "absent", {"other": 1})
+
+        async def keys(flt):
+            return sorted(i["key"] for i in (await lg.store.search_items(ns, filter=flt, limit=100))["items"])
+
+        assert await keys({"n": 1}) == ["int"]
+        assert await keys({"n": "1"}) == ["str"]
+        assert await keys({"n": True}) == ["true"]
+        assert await keys({"n": 0}) == ["zero"]
+        assert await keys({"n": None}) == ["absent", "null"]
+        assert await keys({"n": {"$gte": 1}}) == ["float", "int"]
+        assert await keys({"n": {"$lt": 1}}) == ["zero"]
+        assert await keys({"n": {"$ne": 1}}) == sorted(set(values) - {"int"} | {"absent"})
+        assert await keys({"n": [1]}) == ["list"]
+
+    run(go())
+
+
+def test_concurrent_puts_of_one_new_key(server):
+    async def go():
+        lg = client(server)
+        ns = _ns()
+        await asyncio.gather(*(lg.store.put_item(ns, "same", {"v": i}) for i in range(12)))
+        items = (await lg.store.search_items(ns))["items"]
+        assert [i["key"] for i in items] == ["same"] and items[0]["value"]["v"] in range(12)
+
+    run(go())
+
+
 def test_list_namespaces(server):
     async def go():
         lg = client(server)
@@ -90,10 +128,15 @@ def test_ttl_is_kept_and_expired_items_are_gone(server):
         ns = _ns()
         await lg.store.put_item(ns, "short", {"v": 1}, ttl=0.01)  # minutes: 0.6 s
         await lg.store.put_item(ns, "long", {"v": 2}, ttl=60)
-        assert (await lg.store.get_item(ns, "short"))["value"] == {"v": 1}
+        short = await lg.store.get_item(ns, "short")
+        assert short["value"] == {"v": 1}
         await asyncio.sleep(1.0)
         assert await lg.store.get_item(ns, "short") is None
         assert [i["key"] for i in (await lg.store.search_items(ns))["items"]] == ["long"]
+        # Put again, it is a new item.
+        await lg.store.put_item(ns, "short", {"v": 4})
+        again = await lg.store.get_item(ns, "short")
+        assert again["value"] == {"v": 4} and again["created_at"] > short["created_at"]
 
         # A read refreshes the TTL unless told not to.
         await lg.store.put_item(ns, "read", {"v": 3}, ttl=0.02)  # 1.2 s
@@ -111,11 +154,24 @@ def test_bad_input_is_a_422(server):
     with httpx.Client(base_url=server.url, timeout=10) as http:
         for body in ({"namespace": ["a.b"], "key": "k", "value": {}}, {"namespace": [""], "key": "k", "value": {}},
                      {"namespace": ["a"], "key": "k", "value": [1]}, {"namespace": ["a"], "value": {}},
-                     {"namespace": ["a"], "key": "k", "value": {}, "ttl": -1}):
-            assert http.put("/store/items", json=body).status_code == 422, body
+                     {"namespace": ["a"], "key": "k", "value": {}, "ttl": -1}, {"namespace": [], "key": "k", "value": {}},
+                     {"namespace": ["langgraph", "x"], "key": "k", "value": {}},
+                     {"namespace": ["a\u0000b"], "key": "k", "value": {}}, {"namespace": ["a"], "key": "k\u0000", "value": {}},
+                     {"namespace": ["a"], "key": "k", "value": {"v": ["x\u0000"]}}):
+            r = http.put("/store/items", json=body)
+            assert r.status_code == 422 and "detail" in r.json(), body
         assert http.get("/store/items", params={"namespace": "a"}).status_code == 422
+        assert http.get("/store/items", params={"namespace": "a..b", "key": "k"}).status_code == 422
+        assert http.get("/store/items", params={"namespace": "a", "key": "k\u0000"}).status_code == 422
+        found = http.post("/store/items/search", json={"namespace_prefix": ["a"], "filter": {"v\u0000": "x\u0000"}})
+        assert found.status_code == 200 and found.json() == {"items": []}
         assert http.post("/store/items/search", json={"limit": 0}).status_code == 422
-        assert http.post("/store/namespaces", json={"max_depth": 0}).status_code == 422
+        assert http.post("/store/items/search", json={"namespace_prefix": ["a.b"]}).status_code == 422
+        for body in ({"max_depth": 0}, {"prefix": ["a.b"]}, {"prefix": [""]}, {"suffix": ["x", ""]}):
+            assert http.post("/store/namespaces", json=body).status_code == 422, body
+        # A missing item is not an error: LangGraph answers null.
+        missing = http.get("/store/items", params={"namespace": "nowhere", "key": "k"})
+        assert missing.status_code == 200 and missing.json() is None
 
 
 def test_items_survive_a_restart(server_factory):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from typing import Any, AsyncIterator, Iterator, Sequence
 
 import orjson
@@ -27,34 +28,36 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from threadloom.store import tables
 from threadloom.store.database import Database
+from threadloom.store.json_filters import json_equals
+from threadloom.store.threads import copy_checkpoints
 
 C, W = tables.graph_checkpoints, tables.graph_checkpoint_writes
+# Checkpoints whose writes one query reads: three parameters each, well under SQLite's limit.
+_WRITES_PER_QUERY = 500
+
+
+# An escaped NUL (\u0000 after an even run of backslashes) in JSON text.
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _json_safe(value) -> dict:
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    """Metadata as JSON can hold it: config values of any type as text, and NUL characters
+    as U+FFFD (PostgreSQL reads no member of a JSON value that holds one, so one would
+    break every metadata filter over the thread)."""
+    text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return orjson.loads(_NUL.sub(rb"\1\\ufffd", text))
 
 
 def _metadata_filter(conn: Connection, subset: dict):
-    """Checkpoint metadata equal to `subset` on each of its keys, in SQL."""
-    conditions = []
-    for key, value in subset.items():
-        element = C.c.metadata[key]
-        if value is None:
-            conditions.append(element.as_string().is_(None))
-        elif isinstance(value, bool):
-            conditions.append(element.as_boolean() == value)
-        elif isinstance(value, (int, float)):
-            conditions.append(element.as_float() == value)
-        elif isinstance(value, str):
-            conditions.append(element.as_string() == value)
-        else:  # objects and lists: compare the JSON text
-            return None
-    return and_(*conditions)
+    """Checkpoint metadata equal to `subset` on each of its keys, in SQL; None when a value
+    is an object or a list (compared in Python)."""
+    conditions = [json_equals(conn, C.c.metadata, key, value) for key, value in subset.items()]
+    return None if any(c is None for c in conditions) else and_(*conditions)
 
 
 class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
@@ -65,13 +68,26 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _tuple(self, conn: Connection, row) -> CheckpointTuple:
+    def _tuples(self, conn: Connection, rows) -> list[CheckpointTuple]:
+        """The checkpoints of `rows` with their pending writes, read a few hundred
+        checkpoints per query (a thread's history is one list)."""
+        keys = list({(r.thread_id, r.checkpoint_ns, r.checkpoint_id): None for r in rows})
+        pending: dict[tuple, list] = {key: [] for key in keys}
+        checkpoint = tuple_(W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id)
+        for start in range(0, len(keys), _WRITES_PER_QUERY):
+            writes = conn.execute(
+                select(W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id, W.c.task_id, W.c.channel, W.c.type,
+                       W.c.value)
+                .where(checkpoint.in_(keys[start: start + _WRITES_PER_QUERY]))
+                .order_by(W.c.task_path, W.c.task_id, W.c.idx)
+            ).all()
+            for thread_id, ns, checkpoint_id, task_id, channel, kind, value in writes:
+                value = self.serde.loads_typed((kind, value))
+                pending[(thread_id, ns, checkpoint_id)].append((task_id, channel, value))
+        return [self._tuple(row, pending[(row.thread_id, row.checkpoint_ns, row.checkpoint_id)]) for row in rows]
+
+    def _tuple(self, row, pending_writes: list) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent_id, kind, blob, metadata = row
-        writes = conn.execute(
-            select(W.c.task_id, W.c.channel, W.c.type, W.c.value)
-            .where(W.c.thread_id == thread_id, W.c.checkpoint_ns == ns, W.c.checkpoint_id == checkpoint_id)
-            .order_by(W.c.task_path, W.c.task_id, W.c.idx)
-        ).all()
         config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
         parent = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}} if parent_id else None
         return CheckpointTuple(
@@ -79,7 +95,7 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint=self.serde.loads_typed((kind, blob)),
             metadata=metadata,
             parent_config=parent,
-            pending_writes=[(task_id, channel, self.serde.loads_typed((t, v))) for task_id, channel, t, v in writes],
+            pending_writes=pending_writes,
         )
 
     _COLUMNS = (C.c.thread_id, C.c.checkpoint_ns, C.c.checkpoint_id, C.c.parent_checkpoint_id, C.c.type,
@@ -98,7 +114,7 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             else:
                 stmt = stmt.order_by(C.c.checkpoint_id.desc()).limit(1)
             row = conn.execute(stmt).first()
-            return self._tuple(conn, row) if row else None
+            return self._tuples(conn, [row])[0] if row else None
 
         return await self.db.query(read)
 
@@ -128,14 +144,10 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             stmt = stmt.order_by(C.c.checkpoint_id.desc())
             if limit and exact:
                 stmt = stmt.limit(limit)
-            out = []
-            for row in conn.execute(stmt).all():
-                if not exact and any(row[6].get(k) != v for k, v in filter.items()):
-                    continue
-                out.append(self._tuple(conn, row))
-                if limit and len(out) >= limit:
-                    break
-            return out
+            rows = conn.execute(stmt).all()
+            if not exact:
+                rows = [row for row in rows if all(row.metadata.get(k) == v for k, v in filter.items())]
+            return self._tuples(conn, rows[:limit] if limit else rows)
 
         for item in await self.db.query(read):
             yield item
@@ -176,16 +188,20 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             rows.append({"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id, "task_id": task_id,
                          "task_path": task_path, "idx": WRITES_IDX_MAP.get(channel, index), "channel": channel,
                          "type": kind, "value": blob})
+        # Special channels (error, interrupt, resume: negative idx) are replaced; a task's
+        # other writes are kept as first written (a retried task writes them again).
+        special = [row for row in rows if row["idx"] < 0]
+        regular = [row for row in rows if row["idx"] >= 0]
+        target = [W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id, W.c.task_id, W.c.idx]
 
         def write(conn):
-            for row in rows:
-                key = and_(W.c.thread_id == thread_id, W.c.checkpoint_ns == ns, W.c.checkpoint_id == checkpoint_id,
-                           W.c.task_id == task_id, W.c.idx == row["idx"])
-                exists = conn.execute(select(W.c.seq).where(key)).first() is not None
-                if not exists:
-                    conn.execute(insert(W), row)
-                elif row["idx"] < 0:  # special channels (error, interrupt, resume) are replaced
-                    conn.execute(update(W).where(key).values(**row))
+            stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(W)
+            if special:
+                conn.execute(stmt.on_conflict_do_update(index_elements=target, set_={
+                    "channel": stmt.excluded.channel, "type": stmt.excluded.type, "value": stmt.excluded.value,
+                    "task_path": stmt.excluded.task_path}), special)
+            if regular:
+                conn.execute(stmt.on_conflict_do_nothing(index_elements=target), regular)
 
         await self.db.transact(write)
 
@@ -195,6 +211,9 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
                 conn.execute(delete(table).where(table.c.thread_id == str(thread_id)))
 
         await self.db.transact(remove)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self.db.transact(lambda conn: copy_checkpoints(conn, str(source_thread_id), str(target_thread_id)))
 
     def get_next_version(self, current: str | None, channel: None = None) -> str:
         """Monotonic versions: a counter, then a random tail (as LangGraph's own savers)."""
@@ -237,3 +256,6 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         return self._on_loop(self.adelete_thread(thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        return self._on_loop(self.acopy_thread(source_thread_id, target_thread_id))

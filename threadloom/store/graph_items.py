@@ -3,9 +3,11 @@ user's graphs (`runtime.store`) read and write the same `graph_store_items` rows
 
 A namespace is kept as its labels joined by "." (a label cannot hold a dot), so a
 namespace prefix is a LIKE in SQL. Filters on top-level keys (equality and $eq $ne $gt
-$gte $lt $lte) run in SQL; a filter on nested objects or lists is applied here, over what
-the rest of the query kept. Without a vector index, a `query` ranks by the share of its
-words found in the item's value. Items with a TTL disappear when it passes.
+$gte $lt $lte) run in SQL, comparing as JSON does (a string is not a number, true is not
+1; ranges compare numbers); a filter on nested objects or lists is applied here, over
+what the rest of the query kept. Without a vector index, a `query` ranks by the share of
+its words found in the item's value. Items with a TTL disappear when it passes, and their
+rows go at the next write to their namespace.
 """
 
 from __future__ import annotations
@@ -28,13 +30,37 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
 )
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from threadloom.store import tables
+from threadloom.store.json_filters import RANGES, is_number, json_compares, json_differs, json_equals
 
 S = tables.graph_store_items
 _OPERATORS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"}
 _WORDS = re.compile(r"\w+")
+
+
+class RefusedItem(ValueError):
+    """A key or value holding a NUL character: PostgreSQL cannot keep one (and a JSON
+    value with one breaks every filter over its row), so both databases refuse it."""
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _check(op: Op) -> None:
+    if isinstance(op, (GetOp, PutOp)) and "\x00" in op.key:
+        raise RefusedItem("Keys cannot contain NUL characters")
+    if isinstance(op, PutOp) and _has_nul(op.value):
+        raise RefusedItem("Values cannot contain NUL characters")
 
 
 def _now_us() -> int:
@@ -58,37 +84,22 @@ def _live(now: int):
     return or_(S.c.expires_at.is_(None), S.c.expires_at > now)
 
 
-def _sql_condition(key: str, wanted):
+def _sql_condition(conn: Connection, key: str, wanted):
     """The SQL for one filter entry, or None when only Python can tell."""
-    element = S.c.value[key]
     if isinstance(wanted, dict):
         if not wanted or not set(wanted) <= _OPERATORS:
             return None
-        parts = []
-        for op, operand in wanted.items():
-            part = _sql_condition(key, operand) if op == "$eq" else None
-            if op == "$ne":
-                equal = _sql_condition(key, operand)
-                part = None if equal is None else or_(~equal, element.as_string().is_(None))
-            elif op in ("$gt", "$gte", "$lt", "$lte"):
-                if not isinstance(operand, (int, float)) or isinstance(operand, bool):
-                    return None
-                number = element.as_float()
-                part = {"$gt": number > operand, "$gte": number >= operand,
-                        "$lt": number < operand, "$lte": number <= operand}[op]
-            if part is None:
-                return None
-            parts.append(part)
-        return and_(*parts)
-    if wanted is None:
-        return element.as_string().is_(None)
-    if isinstance(wanted, bool):
-        return element.as_boolean() == wanted
-    if isinstance(wanted, (int, float)):
-        return element.as_float() == wanted
-    if isinstance(wanted, str):
-        return element.as_string() == wanted
-    return None
+        parts = [_sql_operator(conn, key, op, operand) for op, operand in wanted.items()]
+        return None if any(part is None for part in parts) else and_(*parts)
+    return json_equals(conn, S.c.value, key, wanted)
+
+
+def _sql_operator(conn: Connection, key: str, op: str, operand):
+    if op == "$eq":
+        return json_equals(conn, S.c.value, key, operand)
+    if op == "$ne":
+        return json_differs(conn, S.c.value, key, operand)
+    return json_compares(conn, S.c.value, key, op, operand)
 
 
 def _matches(value, wanted) -> bool:
@@ -100,6 +111,8 @@ def _matches(value, wanted) -> bool:
     if isinstance(wanted, (list, tuple)):
         return (isinstance(value, (list, tuple)) and len(value) == len(wanted)
                 and all(_matches(a, b) for a, b in zip(value, wanted)))
+    if isinstance(value, bool) or isinstance(wanted, bool):  # as in JSON (and in SQL above): true is not 1
+        return value is wanted
     return value == wanted
 
 
@@ -108,11 +121,7 @@ def _operator(value, op: str, operand) -> bool:
         return _matches(value, operand)
     if op == "$ne":
         return not _matches(value, operand)
-    try:
-        a, b = float(value), float(operand)
-    except (TypeError, ValueError):
-        return False
-    return {"$gt": a > b, "$gte": a >= b, "$lt": a < b, "$lte": a <= b}[op]
+    return is_number(value) and is_number(operand) and RANGES[op](value, operand)
 
 
 def _score(query: str, value: dict) -> float:
@@ -140,6 +149,8 @@ class DatabaseStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         self._loop = asyncio.get_running_loop()
         ops = list(ops)
+        for op in ops:
+            _check(op)
         # Reads refresh TTLs (a write) unless told not to.
         writes = any(isinstance(op, PutOp) or getattr(op, "refresh_ttl", False) for op in ops)
         run = self.db.transact if writes else self.db.query
@@ -185,21 +196,21 @@ class DatabaseStore(BaseStore):
 
     def _put(self, conn: Connection, op: PutOp) -> None:
         namespace, now = _joined(op.namespace), _now_us()
-        key = and_(S.c.namespace == namespace, S.c.key == op.key)
+        # Expired items are deleted when their namespace is next written to.
+        conn.execute(delete(S).where(S.c.namespace == namespace, S.c.expires_at <= now))
         if op.value is None:
-            conn.execute(delete(S).where(key))
+            conn.execute(delete(S).where(S.c.namespace == namespace, S.c.key == op.key))
             return None
         ttl = int(op.ttl * 60_000_000) if op.ttl is not None else None
         expires = now + ttl if ttl is not None else None
-        current = conn.execute(select(S.c.expires_at).where(key)).first()
-        if current is None:
-            conn.execute(insert(S), {"namespace": namespace, "key": op.key, "value": op.value, "created_at": now,
-                                     "updated_at": now, "expires_at": expires, "ttl_us": ttl})
-        elif current[0] is not None and current[0] <= now:  # expired: a new item
-            conn.execute(update(S).where(key).values(value=op.value, created_at=now, updated_at=now, expires_at=expires,
-                                                     ttl_us=ttl))
-        else:
-            conn.execute(update(S).where(key).values(value=op.value, updated_at=now, expires_at=expires, ttl_us=ttl))
+        # One upsert: two servers putting the same new key at once both succeed.
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(S).values(namespace=namespace, key=op.key, value=op.value, created_at=now,
+                                        updated_at=now, expires_at=expires, ttl_us=ttl)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[S.c.project, S.c.namespace, S.c.key],
+            set_={"value": stmt.excluded.value, "updated_at": now, "expires_at": expires, "ttl_us": ttl},
+        ))
         return None
 
     def _search(self, conn: Connection, op: SearchOp) -> list[SearchItem]:
@@ -218,7 +229,7 @@ class DatabaseStore(BaseStore):
             stmt = stmt.where(or_(S.c.namespace == prefix, S.c.namespace.like(_like_prefix(prefix), escape="\\")))
         leftover = {}
         for key, wanted in (op.filter or {}).items():
-            condition = _sql_condition(key, wanted)
+            condition = _sql_condition(conn, key, wanted)
             if condition is None:
                 leftover[key] = wanted
             else:

@@ -3,20 +3,34 @@ as their store."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from fastapi import APIRouter, Request
-from langgraph.store.base import Item, SearchItem
+from langgraph.store.base import InvalidNamespaceError, Item, SearchItem
 from starlette.responses import Response
 
 from threadloom.api.langgraph.errors import parse_body
 from threadloom.api.responses import JSONResponse
 from threadloom.services.langgraph.errors import Unprocessable
 from threadloom.services.langgraph.requests import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from threadloom.store.graph_items import RefusedItem
 
 router = APIRouter()
 
 
 def _store(request: Request):
     return request.app.state.services.langgraph.store
+
+
+@contextmanager
+def _store_refusals():
+    """What the store refuses and the request models let through (a namespace empty to
+    put, a root label "langgraph", a bad prefix or suffix label, a NUL character): bad
+    input, a 422."""
+    try:
+        yield
+    except (InvalidNamespaceError, RefusedItem) as exc:
+        raise Unprocessable(str(exc)) from None
 
 
 def item_wire(item: Item) -> dict:
@@ -30,7 +44,8 @@ def item_wire(item: Item) -> dict:
 @router.put("/store/items")
 async def put_item(request: Request):
     req = await parse_body(request, StorePut)
-    await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=req.ttl)
+    with _store_refusals():
+        await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=req.ttl)
     return Response(status_code=204)
 
 
@@ -43,29 +58,33 @@ async def get_item(request: Request):
     if not key:
         raise Unprocessable("Key is required")
     refresh = request.query_params.get("refresh_ttl")
-    item = await _store(request).aget(namespace, key, refresh_ttl=None if refresh is None else refresh.lower() == "true")
+    with _store_refusals():
+        item = await _store(request).aget(namespace, key, refresh_ttl=None if refresh is None else refresh.lower() == "true")
     return JSONResponse(item_wire(item) if item is not None else None)
 
 
 @router.delete("/store/items")
 async def delete_item(request: Request):
     req = await parse_body(request, StoreDelete)
-    await _store(request).adelete(tuple(req.namespace), req.key)
+    with _store_refusals():
+        await _store(request).adelete(tuple(req.namespace), req.key)
     return Response(status_code=204)
 
 
 @router.post("/store/items/search")
 async def search_items(request: Request):
     req = await parse_body(request, StoreSearch)
-    items = await _store(request).asearch(tuple(req.namespace_prefix or ()), query=req.query, filter=req.filter,
-                                          limit=req.limit, offset=req.offset, refresh_ttl=req.refresh_ttl)
+    with _store_refusals():
+        items = await _store(request).asearch(tuple(req.namespace_prefix or ()), query=req.query, filter=req.filter,
+                                              limit=req.limit, offset=req.offset, refresh_ttl=req.refresh_ttl)
     return JSONResponse({"items": [item_wire(i) for i in items]})
 
 
 @router.post("/store/namespaces")
 async def list_namespaces(request: Request):
     req = await parse_body(request, StoreNamespaces)
-    namespaces = await _store(request).alist_namespaces(
-        prefix=tuple(req.prefix) if req.prefix else None, suffix=tuple(req.suffix) if req.suffix else None,
-        max_depth=req.max_depth, limit=req.limit, offset=req.offset)
+    with _store_refusals():
+        namespaces = await _store(request).alist_namespaces(
+            prefix=tuple(req.prefix) if req.prefix else None, suffix=tuple(req.suffix) if req.suffix else None,
+            max_depth=req.max_depth, limit=req.limit, offset=req.offset)
     return JSONResponse({"namespaces": [list(n) for n in namespaces]})
