@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
 from threadloom.services.langgraph import graph
 from threadloom.services.langgraph.catalog import GraphCatalog
+from threadloom.services.langgraph.search_pages import search_page
 from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.services.langgraph.ids import default_assistant_id, is_uuid
 from threadloom.services.langgraph.metadata import merged_metadata
@@ -289,11 +290,7 @@ class LangGraphAssistants:
         """(page, total, next offset or None)."""
         rows, total = await self._search(req.metadata, req.graph_id, req.name, req.sort_by or "created_at",
                                          (req.sort_order or "desc").lower() == "desc", req.limit, req.offset)
-        page = [view(row) for row in rows]
-        if req.select:
-            page = [{k: a[k] for k in req.select if k in a} for a in page]
-        following = req.offset + req.limit
-        return page, total, following if following < total else None
+        return search_page([view(row) for row in rows], req.select, total, req.offset, req.limit)
 
     async def count(self, req: AssistantCount) -> int:
         return (await self._search(req.metadata, req.graph_id, req.name))[1]

@@ -24,6 +24,7 @@ from threadloom.services.langgraph.catalog import GraphCatalog
 from threadloom.services.langgraph.errors import NotFound, Unprocessable
 from threadloom.services.langgraph.ids import check_thread_id
 from threadloom.services.langgraph.metadata import merged_metadata
+from threadloom.services.langgraph.search_pages import selected
 from threadloom.services.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch, RunCreate
 from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import crons as cron_rows
@@ -179,10 +180,7 @@ class LangGraphCrons:
             conn, assistant_id=assistant_id, thread_id=req.thread_id, metadata=req.metadata, enabled=req.enabled,
             sort_by=req.sort_by or "created_at", descending=(req.sort_order or "desc").lower() == "desc",
             limit=req.limit, offset=req.offset))
-        items = [wire(body, next_at) for body, next_at in rows]
-        if req.select:
-            items = [{k: c[k] for k in req.select if k in c} for c in items]
-        return items
+        return selected([wire(body, next_at) for body, next_at in rows], req.select)
 
     async def count(self, req: CronCount) -> int:
         assistant_id = resolve_assistant_id(req.assistant_id, self.catalog.ids) if req.assistant_id else None

@@ -14,6 +14,7 @@ from threadloom.domain.message import CreateMessageRequest, new_message
 from threadloom.domain.thread import CreateThreadRequest, new_thread
 from threadloom.services.langgraph.assistants import contained
 from threadloom.services.langgraph.graph_state import GraphThreadStates
+from threadloom.services.langgraph.search_pages import search_page
 from threadloom.services.langgraph.errors import Conflict, NotFound, Unprocessable
 from threadloom.services.langgraph.ids import check_thread_id, is_uuid
 from threadloom.services.langgraph.messages import parse_input
@@ -219,11 +220,7 @@ class LangGraphThreads:
             return [s for _, s in ordered[req.offset: req.offset + req.limit]], len(ordered)
 
         snapshots, total = await self.db.query(read)
-        items = [thread_wire(s) for s in snapshots]
-        if req.select:
-            items = [{k: t[k] for k in req.select if k in t} for t in items]
-        following = req.offset + req.limit
-        return items, total, following if following < total else None
+        return search_page([thread_wire(s) for s in snapshots], req.select, total, req.offset, req.limit)
 
     async def count(self, req: ThreadCount) -> int:
         _, total, _ = await self.search(ThreadSearch(metadata=req.metadata, values=req.values, status=req.status, limit=1))
