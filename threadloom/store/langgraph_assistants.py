@@ -4,7 +4,7 @@ metadata in `body`), both filtered, sorted and paged here."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Float, case, cast, func, select
+from sqlalchemy import Connection, Float, bindparam, case, cast, delete, func, insert, select, update
 
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
@@ -41,3 +41,26 @@ def search(conn: Connection, *, metadata: dict | None, graph_id: str | None, nam
     order = (key.desc(), A.c.seq.desc()) if descending else (key.asc(), A.c.seq.asc())
     rows = conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all()
     return rows, total
+
+
+_FETCH = select(*COLUMNS).where(A.c.id == bindparam("_id"))
+
+
+def fetch(conn: Connection, assistant_id: str):
+    return conn.execute(_FETCH, {"_id": assistant_id}).first()
+
+
+def add(conn: Connection, values: dict) -> None:
+    conn.execute(insert(A), values)
+
+
+def change(conn: Connection, assistant_id: str, **values) -> None:
+    conn.execute(update(A).where(A.c.id == assistant_id).values(**values))
+
+
+def remove(conn: Connection, assistant_id: str) -> bool:
+    """The assistant and the crons that run it (as LangGraph deletes them)."""
+    removed = bool(conn.execute(delete(A).where(A.c.id == assistant_id)).rowcount)
+    if removed:
+        conn.execute(delete(tables.crons).where(tables.crons.c.assistant_id == assistant_id))
+    return removed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, case, func, or_, select, update
 
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
@@ -59,3 +59,53 @@ def set_extra(conn: Connection, thread_id: str, extra: dict, touch: bool = False
     """The thread's LangGraph fields (metadata, config, a graph's state)."""
     values = {"extra": extra, "updated_at": int(time.time())} if touch else {"extra": extra}
     conn.execute(update(T).where(T.c.id == thread_id).values(**values))
+
+
+# -- what a built-in graph thread's state is rendered from (services/langgraph/state.py) --
+
+M, S, R, L = tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs
+
+
+def rows_of(conn: Connection, thread_ids: list[str]) -> list:
+    return conn.execute(select(*COLUMNS).where(T.c.id.in_(thread_ids))).all() if thread_ids else []
+
+
+def messages_of(conn: Connection, thread_ids: list[str]):
+    """(thread id, ordinal, body) of the threads' messages, in order."""
+    return conn.execute(select(M.c.thread_id, M.c.ordinal, M.c.body).where(M.c.thread_id.in_(thread_ids))
+                        .order_by(M.c.seq))
+
+
+def steps_of(conn: Connection, thread_ids: list[str]):
+    """(thread id, ordinal, body) of the threads' run steps, in order."""
+    return conn.execute(select(S.c.thread_id, S.c.ordinal, S.c.body).where(S.c.thread_id.in_(thread_ids))
+                        .order_by(S.c.seq))
+
+
+def runs_of(conn: Connection, thread_ids: list[str]):
+    """(thread id, run id, body) of the threads' engine runs."""
+    return conn.execute(select(R.c.thread_id, R.c.id, R.c.body).where(R.c.thread_id.in_(thread_ids)))
+
+
+def latest_runs(conn: Connection, thread_ids: list[str]):
+    """(thread id, run id, status, body) of each thread's newest engine run."""
+    latest = (select(R.c.thread_id, func.max(R.c.seq).label("seq")).where(R.c.thread_id.in_(thread_ids))
+              .group_by(R.c.thread_id).subquery())
+    return conn.execute(select(R.c.thread_id, R.c.id, R.c.status, R.c.body).join(latest, R.c.seq == latest.c.seq))
+
+
+def with_runs_waiting(conn: Connection, thread_ids: list[str]) -> list[str]:
+    """The threads with a LangGraph run waiting to start (a built-in one with no engine run
+    yet) or a user graph's run in flight."""
+    waiting = or_(L.c.status.is_(None), L.c.status.in_(("pending", "running")))
+    return conn.execute(select(L.c.thread_id).where(L.c.thread_id.in_(thread_ids), L.c.engine_run_id.is_(None), waiting)
+                        .distinct()).scalars().all()
+
+
+def row_of(conn: Connection, thread_id: str):
+    return conn.execute(select(*COLUMNS).where(T.c.id == thread_id)).first()
+
+
+def active_engine_runs(conn: Connection, thread_id: str) -> list[str]:
+    return conn.execute(select(R.c.id).where(R.c.thread_id == thread_id,
+                                             R.c.status.in_(("queued", "in_progress", "cancelling")))).scalars().all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, insert, select
 
+from threadloom.domain.ids import new_id
 from threadloom.store import tables
 
 _CONTENTS = (
@@ -49,3 +50,17 @@ def delete_run_checkpoints(conn: Connection, thread_id: str, run_id: str) -> Non
     if written:
         for table in (tables.graph_checkpoint_writes, checkpoints):
             conn.execute(delete(table).where(table.c.thread_id == thread_id, table.c.checkpoint_id.in_(written)))
+
+
+def copy_contents(conn: Connection, source: str, target: str) -> None:
+    """A thread's messages and run steps, as the copy's own (new ids, in the same order)."""
+    for table, prefix in ((tables.messages, "msg_"), (tables.run_steps, "step_")):
+        rows = conn.execute(select(table).where(table.c.thread_id == source).order_by(table.c.seq)).mappings().all()
+        copies = []
+        for row in rows:
+            copy_id = new_id(prefix)
+            values = {k: v for k, v in row.items() if k != "seq"}
+            values.update(id=copy_id, thread_id=target, body=dict(row["body"], id=copy_id, thread_id=target))
+            copies.append(values)
+        if copies:
+            conn.execute(insert(table), copies)

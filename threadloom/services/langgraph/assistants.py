@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
@@ -30,12 +30,10 @@ from threadloom.services.langgraph.requests import (
     AssistantVersions,
 )
 from threadloom.services.langgraph.timestamps import iso
-from threadloom.store import langgraph_assistants, tables
+from threadloom.store import langgraph_assistants
 from threadloom.store.database import Database
 from threadloom.store.projects import SHARED
 
-A = tables.assistants
-_COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
 _VERSION_FIELDS = ("graph_id", "config", "context", "metadata", "name", "description")
 
 
@@ -125,11 +123,8 @@ def engine_body(assistant_id: str, config: dict, context: dict, name: str, descr
     return body
 
 
-_FETCH_ROW = select(*_COLUMNS).where(A.c.id == bindparam("_id"))
-
-
 def fetch_row(conn: Connection, assistant_id: str):
-    return conn.execute(_FETCH_ROW, {"_id": assistant_id}).first()
+    return langgraph_assistants.fetch(conn, assistant_id)
 
 
 def _new_row_values(assistant_id: str, graph_id: str, config: dict, context: dict, metadata: dict, name: str,
@@ -154,7 +149,7 @@ def insert_default(conn: Connection, graph_id: str, builtin: bool = True) -> Non
     values = _new_row_values(default_assistant_id(graph_id), graph_id, {}, {}, {"created_by": "system"}, graph_id, None,
                              builtin=builtin)
     # A graph's default assistant is the server's, seen by every project.
-    conn.execute(insert(A), {**values, "project": SHARED})
+    langgraph_assistants.add(conn, {**values, "project": SHARED})
 
 
 def load_for_run(conn: Connection, assistant_id: str, catalog: GraphCatalog):
@@ -208,7 +203,7 @@ class LangGraphAssistants:
                 if (req.if_exists or "raise") == "raise":
                     raise Conflict(f"Assistant {assistant_id} already exists")
                 return view(existing)
-            conn.execute(insert(A), values)
+            langgraph_assistants.add(conn, values)
             return view(fetch_row(conn, assistant_id))
 
         await self.ensure_defaults()
@@ -264,7 +259,7 @@ class LangGraphAssistants:
             body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
                                extra.get("description"), row[2], base=None if row[4] else row[3],
                                builtin=self.catalog.is_builtin(graph_id))
-            conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=graph_id))
+            langgraph_assistants.change(conn, assistant_id, body=body, extra=extra, graph_id=graph_id)
             return view(fetch_row(conn, assistant_id))
 
         return await self.db.transact(change)
@@ -273,7 +268,7 @@ class LangGraphAssistants:
         assistant_id = resolve_assistant_id(assistant_id, self.catalog.ids)
 
         def remove(conn):
-            if conn.execute(delete(A).where(A.c.id == assistant_id)).rowcount == 0:
+            if not langgraph_assistants.remove(conn, assistant_id):
                 raise NotFound(f"Assistant with ID {assistant_id} not found")
 
         await self.db.transact(remove)
@@ -341,7 +336,7 @@ class LangGraphAssistants:
             extra["updated_at"] = time.time()
             body = engine_body(assistant_id, extra["config"] or {}, extra["context"] or {}, extra["name"],
                                extra.get("description"), row[2], builtin=self.catalog.is_builtin(entry["graph_id"]))
-            conn.execute(update(A).where(A.c.id == assistant_id).values(body=body, extra=extra, graph_id=entry["graph_id"]))
+            langgraph_assistants.change(conn, assistant_id, body=body, extra=extra, graph_id=entry["graph_id"])
             return view(fetch_row(conn, assistant_id))
 
         return await self.db.transact(change)

@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection
 
 from threadloom.domain.errors import InvalidRequest
 from threadloom.domain.errors import NotFound as DomainNotFound
 from threadloom.domain.message import CreateMessageRequest
 from threadloom.domain.run import CreateRunRequest, SubmitToolOutputsRequest, ToolOutput
-from threadloom.domain.run_status import ACTIVE, STOP_EVENTS
+from threadloom.domain.run_status import STOP_EVENTS
 from threadloom.services.langgraph import graph
 from threadloom.services.langgraph.assistants import load_for_run, view as assistant_view
 from threadloom.services.langgraph.background import BackgroundTasks
@@ -37,22 +37,18 @@ from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound,
 from threadloom.services.langgraph.messages import output_text
 from threadloom.services.langgraph.run_requests import REJECT_DETAIL, Prepared, run_kwargs
 from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
-from threadloom.store.langgraph_runs import select_runs
-from threadloom.services.langgraph.state import BUSY_ENGINE, L, M, R, S, T, interrupt_of, load_snapshots
+from threadloom.services.langgraph.state import BUSY_ENGINE, interrupt_of, load_snapshots
 from threadloom.services.langgraph.stream import error_payload
 from threadloom.services.langgraph.threads import insert_langgraph_thread, label_thread
 from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
-from threadloom.store import langgraph_threads, tables
+from threadloom.store import langgraph_engine_runs, langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
 from threadloom.store.objects import thread_store
 
 log = logging.getLogger("threadloom.langgraph")
 
-_ACTIVE_ENGINE_RUN = select(R.c.id, R.c.status, R.c.body).where(R.c.thread_id == bindparam("_thread"), R.c.status.in_(ACTIVE)).limit(1)
-_PENDING_RUNS = select(L.c.id).where(L.c.thread_id == bindparam("_thread"), L.c.engine_run_id.is_(None), L.c.status.is_(None))
-_INSERT_RUN = insert(L)
 
 
 @dataclass
@@ -67,8 +63,7 @@ class Created:
 def expired_interrupt(conn: Connection, thread_id: str) -> dict | None:
     """The error of a resume that comes after the interrupt it answers expired (an engine
     run waits for tool outputs at most --run-ttl seconds)."""
-    latest = conn.execute(select(R.c.status).where(R.c.thread_id == thread_id).order_by(R.c.seq.desc()).limit(1)).scalar()
-    if latest != "expired":
+    if langgraph_engine_runs.latest_engine_status(conn, thread_id) != "expired":
         return None
     return {"error": "InvalidUpdateError",
             "message": "The interrupt this resume answers expired before it was resumed (the server's run TTL)."}
@@ -76,7 +71,7 @@ def expired_interrupt(conn: Connection, thread_id: str) -> dict | None:
 
 def pending_interrupt(conn: Connection, engine_run_id: str) -> tuple[str | None, str]:
     """The open tool-calls step of a run waiting for outputs, and the id of its interrupt."""
-    for body in conn.execute(select(S.c.body).where(S.c.run_id == engine_run_id).order_by(S.c.seq.desc())).scalars():
+    for body in langgraph_engine_runs.step_bodies_newest_first(conn, engine_run_id):
         if body["type"] == "tool_calls" and body["status"] == "in_progress":
             return body["id"], interrupt_of(body["id"], [])["id"]
     return None, ""
@@ -191,12 +186,7 @@ class EngineRunQueue:
         """Pump the threads with waiting runs. `only_idle`: those whose engine run is not
         queued or executing (the process that was to start the next one is gone)."""
         def waiting(conn):
-            stmt = select(L.c.thread_id).where(
-                or_(and_(L.c.engine_run_id.is_(None), L.c.status.is_(None)), L.c.status == ROLLBACK))
-            if only_idle:
-                busy = select(R.c.thread_id).where(R.c.status.in_(BUSY_ENGINE))
-                stmt = stmt.where(L.c.thread_id.not_in(busy))
-            return conn.execute(stmt.distinct()).scalars().all()
+            return langgraph_engine_runs.threads_with_waiting_runs(conn, only_idle)
 
         try:
             for thread_id in await self.db.query(waiting):
@@ -243,8 +233,8 @@ class EngineRunQueue:
             if p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
             insert_langgraph_thread(conn, p.thread_id, {})
-        active = conn.execute(_ACTIVE_ENGINE_RUN, {"_thread": p.thread_id}).first()
-        pending = conn.execute(_PENDING_RUNS, {"_thread": p.thread_id}).scalars().all()
+        active = langgraph_engine_runs.active_engine_run(conn, p.thread_id)
+        pending = langgraph_engine_runs.waiting_run_ids(conn, p.thread_id)
         engine_busy = active is not None and active[1] != "requires_action"
         busy = engine_busy or bool(pending)
         if busy and p.strategy == "reject":
@@ -253,9 +243,9 @@ class EngineRunQueue:
         if busy and p.strategy in ("interrupt", "rollback"):
             if pending:
                 if p.strategy == "rollback":
-                    conn.execute(delete(L).where(L.c.id.in_(pending)))
+                    langgraph_runs.delete_runs(conn, pending)
                 else:
-                    conn.execute(update(L).where(L.c.id.in_(pending)).values(status="interrupted"))
+                    langgraph_runs.set_status(conn, pending, "interrupted")
                 created.settled.extend(pending)
             if engine_busy:
                 created.cancel.append(active[0])
@@ -306,7 +296,7 @@ class EngineRunQueue:
         else:
             created.pump = True
         engine_run_id = engine_run["id"] if engine_run else None
-        conn.execute(_INSERT_RUN, {
+        langgraph_runs.insert(conn, {
             "id": p.run_id, "thread_id": p.thread_id, "assistant_id": p.assistant_id,
             "engine_run_id": engine_run_id, "status": status, "created_at": int(time.time()), "body": body,
         })
@@ -329,11 +319,9 @@ class EngineRunQueue:
         """The LangGraph runs of an engine run being rolled back: deleted, with the engine
         run and what it wrote, once it stops. A run that resumed an interrupt does not own
         what came before it, so it is only interrupted."""
-        for run_id, body in conn.execute(
-            select(L.c.id, L.c.body).where(L.c.engine_run_id == engine_run_id, L.c.status.is_(None))
-        ).all():
+        for run_id, body in langgraph_engine_runs.runs_of_engine_run(conn, engine_run_id):
             owner = not body["_door"].get("resumed_step")
-            conn.execute(update(L).where(L.c.id == run_id).values(status=ROLLBACK if owner else "interrupted"))
+            langgraph_runs.set_status(conn, [run_id], ROLLBACK if owner else "interrupted")
 
     async def pump(self, thread_id: str) -> None:
         """Start the thread's oldest pending run if nothing runs ahead of it; else arrange to
@@ -374,7 +362,7 @@ class EngineRunQueue:
                 return
             body = dict(row.body, updated_at=now_iso())
             body["_door"] = dict(row.door, error=error)
-            conn.execute(update(L).where(L.c.id == run_id).values(status=status, body=body))
+            langgraph_runs.set_status(conn, [run_id], status, body=body)
 
         await self.db.transact(write)
 
@@ -382,47 +370,38 @@ class EngineRunQueue:
         """Where the event log of the thread's run that waits for tool outputs stands (a
         resume streams from there). Read before the pump's transaction, as the bus may be
         remote; nothing publishes to a run while it waits, so it holds."""
-        active = await self.db.query(lambda conn: conn.execute(_ACTIVE_ENGINE_RUN, {"_thread": thread_id}).first())
+        active = await self.db.query(lambda conn: langgraph_engine_runs.active_engine_run(conn, thread_id))
         if active is None or active[1] != "requires_action":
             return {}
         return {active[0]: await self.bus.position(active[0])}
 
     def _pump_tx(self, conn: Connection, thread_id: str, positions: dict[str, int]):
-        if conn.execute(select(T.c.id).where(T.c.id == thread_id).with_for_update()).first() is None:
+        if langgraph_threads.lock_thread(conn, thread_id) is None:
             return Idle()
         # Rollbacks finish first: what the rolled-back run wrote goes before anything starts.
-        for engine_run_id in conn.execute(
-            select(L.c.engine_run_id).where(L.c.thread_id == thread_id, L.c.status == ROLLBACK).distinct()
-        ).scalars().all():
-            status = conn.execute(select(R.c.status).where(R.c.id == engine_run_id)).scalar()
-            if status in BUSY_ENGINE:
+        for engine_run_id in langgraph_engine_runs.rolled_back_engine_runs(conn, thread_id):
+            if langgraph_engine_runs.engine_status(conn, engine_run_id) in BUSY_ENGINE:
                 return Wait(engine_run_id)
-            for table in (M, S):
-                conn.execute(delete(table).where(table.c.run_id == engine_run_id))
-            conn.execute(delete(R).where(R.c.id == engine_run_id))
-            conn.execute(delete(L).where(L.c.engine_run_id == engine_run_id, L.c.status == ROLLBACK))
-        row = conn.execute(
-            select_runs().where(L.c.thread_id == thread_id, L.c.engine_run_id.is_(None), L.c.status.is_(None))
-            .order_by(L.c.seq).limit(1)
-        ).first()
+            langgraph_engine_runs.forget_engine_run(conn, engine_run_id)
+        row = langgraph_engine_runs.oldest_waiting(conn, thread_id)
         if row is None:
             return Idle()
         pending = RunRow(*row)
         door = dict(pending.door)
-        active = conn.execute(_ACTIVE_ENGINE_RUN, {"_thread": thread_id}).first()
+        active = langgraph_engine_runs.active_engine_run(conn, thread_id)
         if active is not None and active[1] != "requires_action":
             return Wait(active[0])
 
         def settle(status: str, error: dict | None = None):
             body = dict(pending.body, updated_at=now_iso())
             body["_door"] = dict(door, error=error)
-            conn.execute(update(L).where(L.c.id == pending.id).values(status=status, body=body))
+            langgraph_runs.set_status(conn, [pending.id], status, body=body)
             return Settled(pending.id)
 
         if active is not None:
             engine_run_id, _, engine_body = active
             # The runs that stopped at this interrupt are done: they ended successfully there.
-            conn.execute(update(L).where(L.c.engine_run_id == engine_run_id, L.c.status.is_(None)).values(status="success"))
+            langgraph_engine_runs.settle_runs_of_engine_run(conn, engine_run_id, "success")
             if not door["has_resume"]:
                 return Supersede(engine_run_id)
             calls = engine_body["required_action"]["submit_tool_outputs"]["tool_calls"]
@@ -435,7 +414,7 @@ class EngineRunQueue:
                 return Retry()  # it began waiting after the position was read: read it again
             door.update(event_start=positions[engine_run_id], base_ordinal=time.time_ns(), resumed_step=step_id)
             body = dict(pending.body, _door=door)
-            conn.execute(update(L).where(L.c.id == pending.id).values(engine_run_id=engine_run_id, body=body))
+            langgraph_engine_runs.start(conn, pending.id, engine_run_id, body)
             return Resume(pending.id, engine_run_id, outputs)
         if not door["messages"]:
             if door["has_resume"]:
@@ -443,14 +422,12 @@ class EngineRunQueue:
                 if error:
                     return settle("error", error)
             return settle("success")  # nothing to run, or a resume with nothing waiting: LangGraph ignores it
-        assistants = tables.assistants
-        engine_assistant = conn.execute(
-            select(assistants.c.body).where(assistants.c.id == door["engine"]["assistant_id"])).scalar()
+        engine_assistant = langgraph_engine_runs.assistant_body(conn, door["engine"]["assistant_id"])
         if engine_assistant is None:
             return settle("error", {"error": "NotFound", "message": "The run's assistant was deleted."})
         run = self.start_fresh(conn, thread_id, door, engine_assistant)
         body = dict(pending.body, _door=door)
-        conn.execute(update(L).where(L.c.id == pending.id).values(engine_run_id=run["id"], body=body))
+        langgraph_engine_runs.start(conn, pending.id, run["id"], body)
         return Started(pending.id, run)
 
     def wait_then_pump(self, thread_id: str, engine_run_id: str) -> None:
@@ -484,7 +461,7 @@ class EngineRunQueue:
             return False
 
     async def engine_status(self, engine_run_id: str) -> str | None:
-        return await self.db.query(lambda conn: conn.execute(select(R.c.status).where(R.c.id == engine_run_id)).scalar())
+        return await self.db.query(lambda conn: langgraph_engine_runs.engine_status(conn, engine_run_id))
 
     async def until_stopped(self, engine_run_id: str) -> str | None:
         """Wait until the engine run is not queued or executing (done, or waiting for outputs)."""

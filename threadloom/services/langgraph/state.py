@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection
 
 from threadloom.services.langgraph import graph
 from threadloom.services.langgraph.ids import derived_id
 from threadloom.services.langgraph.messages import Rendered, render
 from threadloom.services.langgraph.timestamps import iso
-from threadloom.store import tables
+from threadloom.store import langgraph_engine_runs, langgraph_threads
 
-T, M, S, R, L = tables.threads, tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs
-THREAD_COLUMNS = (T.c.id, T.c.created_at, T.c.updated_at, T.c.body, T.c.extra)
-BUSY_ENGINE = ("queued", "in_progress", "cancelling")
+BUSY_ENGINE = langgraph_engine_runs.BUSY
 
 
 @dataclass
@@ -120,39 +118,27 @@ def thread_status(contents: Contents) -> str:
 
 
 def load_threads(conn: Connection, thread_ids: list[str]) -> dict[str, ThreadRow]:
-    rows = conn.execute(select(*THREAD_COLUMNS).where(T.c.id.in_(thread_ids))).all() if thread_ids else []
-    return {r[0]: ThreadRow(*r) for r in rows}
+    return {r[0]: ThreadRow(*r) for r in langgraph_threads.rows_of(conn, thread_ids)}
 
 
 def load_contents(conn: Connection, thread_ids: list[str]) -> dict[str, Contents]:
     out = {tid: Contents() for tid in thread_ids}
     if not thread_ids:
         return out
-    for tid, ordinal, body in conn.execute(
-        select(M.c.thread_id, M.c.ordinal, M.c.body).where(M.c.thread_id.in_(thread_ids)).order_by(M.c.seq)
-    ):
+    for tid, ordinal, body in langgraph_threads.messages_of(conn, thread_ids):
         out[tid].messages.append((ordinal, body))
-    for tid, ordinal, body in conn.execute(
-        select(S.c.thread_id, S.c.ordinal, S.c.body).where(S.c.thread_id.in_(thread_ids)).order_by(S.c.seq)
-    ):
+    for tid, ordinal, body in langgraph_threads.steps_of(conn, thread_ids):
         if body["type"] == "tool_calls":
             out[tid].steps.append((ordinal, body))
             if body.get("usage"):
                 out[tid].usage[body["id"]] = body["usage"]
         elif body.get("usage"):
             out[tid].usage[body["step_details"]["message_creation"]["message_id"]] = body["usage"]
-    for tid, run_id, body in conn.execute(select(R.c.thread_id, R.c.id, R.c.body).where(R.c.thread_id.in_(thread_ids))):
+    for tid, run_id, body in langgraph_threads.runs_of(conn, thread_ids):
         out[tid].models[run_id] = body["model"]
-    latest = select(R.c.thread_id, func.max(R.c.seq).label("seq")).where(R.c.thread_id.in_(thread_ids)).group_by(R.c.thread_id).subquery()
-    for tid, run_id, status, body in conn.execute(
-        select(R.c.thread_id, R.c.id, R.c.status, R.c.body).join(latest, R.c.seq == latest.c.seq)
-    ):
+    for tid, run_id, status, body in langgraph_threads.latest_runs(conn, thread_ids):
         out[tid].latest_run = (run_id, status, body)
-    # Waiting built-in runs (no status of their own yet), and a user graph's runs in flight.
-    waiting = or_(L.c.status.is_(None), L.c.status.in_(("pending", "running")))
-    for (tid,) in conn.execute(
-        select(L.c.thread_id).where(L.c.thread_id.in_(thread_ids), L.c.engine_run_id.is_(None), waiting).distinct()
-    ):
+    for tid in langgraph_threads.with_runs_waiting(conn, thread_ids):
         out[tid].pending_langgraph = True
     return out
 

@@ -7,9 +7,8 @@ import time
 import uuid
 from typing import Callable
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
-from threadloom.domain.ids import new_id as new_id_with
 from threadloom.domain.message import CreateMessageRequest, new_message
 from threadloom.domain.thread import CreateThreadRequest, new_thread
 from threadloom.services.langgraph.assistants import contained
@@ -22,11 +21,6 @@ from threadloom.services.langgraph.metadata import merged_metadata
 from threadloom.services.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
 from threadloom.services.langgraph.state import (
     EMPTY_STATE,
-    THREAD_COLUMNS,
-    M,
-    R,
-    S,
-    T,
     Contents,
     Snapshot,
     ThreadRow,
@@ -38,7 +32,7 @@ from threadloom.services.langgraph.state import (
 from threadloom.services.threads import message_row
 from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
-from threadloom.store.threads import copy_checkpoints, delete_thread
+from threadloom.store.threads import copy_checkpoints, copy_contents, delete_thread
 from threadloom.store.objects import message_store, thread_store
 
 
@@ -123,7 +117,7 @@ class LangGraphThreads:
         check_thread_id(thread_id)
 
         def change(conn):
-            row = conn.execute(select(*THREAD_COLUMNS).where(T.c.id == thread_id)).first()
+            row = langgraph_threads.row_of(conn, thread_id)
             if row is None:
                 raise thread_not_found(thread_id)
             thread = ThreadRow(*row)
@@ -141,9 +135,7 @@ class LangGraphThreads:
         def remove(conn):
             if thread_store.find(conn, thread_id) is None:
                 raise thread_not_found(thread_id)
-            active = conn.execute(
-                select(R.c.id).where(R.c.thread_id == thread_id, R.c.status.in_(("queued", "in_progress", "cancelling")))
-            ).scalars().all()
+            active = langgraph_threads.active_engine_runs(conn, thread_id)
             graph_runs = [run_id for run_id, _ in langgraph_runs.active_of_thread(conn, thread_id)]
             delete_thread(conn, thread_id)
             return active, graph_runs
@@ -159,7 +151,7 @@ class LangGraphThreads:
         new_id = str(uuid.uuid4())
 
         def duplicate(conn):
-            row = conn.execute(select(*THREAD_COLUMNS).where(T.c.id == thread_id)).first()
+            row = langgraph_threads.row_of(conn, thread_id)
             if row is None:
                 raise thread_not_found(thread_id)
             thread = ThreadRow(*row)
@@ -169,19 +161,8 @@ class LangGraphThreads:
             if thread.graph_state is not None:
                 extra["graph_state"] = thread.graph_state
             thread_store.insert(conn, body, updated_at=now, extra=extra)
+            copy_contents(conn, thread_id, new_id)
             copy_checkpoints(conn, thread_id, new_id)
-            id_map: dict[str, str] = {}
-            for table, prefix in ((M, "msg_"), (S, "step_")):
-                rows = conn.execute(select(table).where(table.c.thread_id == thread_id).order_by(table.c.seq)).mappings().all()
-                copies = []
-                for r in rows:
-                    copy_id = new_id_with(prefix)
-                    id_map[r["id"]] = copy_id
-                    values = {k: v for k, v in r.items() if k != "seq"}
-                    values.update(id=copy_id, thread_id=new_id, body=dict(r["body"], id=copy_id, thread_id=new_id))
-                    copies.append(values)
-                if copies:
-                    conn.execute(insert(table), copies)
 
         await self.db.transact(duplicate)
         return await self.get(new_id)
