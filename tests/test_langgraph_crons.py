@@ -1,8 +1,8 @@
 """LangGraph crons through langgraph-sdk against server processes: runs made on schedule
 on a thread or on a new thread each time, searched, changed and deleted, and fired once
 per occurrence however many servers share the database. Schedules use the six-field
-form (seconds last) so a test waits seconds, not minutes; the graph is tests/graphs'
-`progress`."""
+form (seconds last) so a test waits seconds, not minutes; the graphs are tests/graphs'
+`progress` and the built-in `agent` over the scripted model."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ import pytest
 from langgraph_sdk.errors import NotFoundError
 
 from conftest import test_database_url as database_under_test
-from langgraph_support import client, run
+from langgraph_support import client, run, wait_status
 
 GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
 EVERY_SECOND = "* * * * * *"
+HI = {"messages": [{"role": "user", "content": "what time is it?"}]}
 
 
 @pytest.fixture(scope="module")
-def graphs_server(server_factory):
-    return server_factory("--langgraph-config", str(GRAPHS))
+def graphs_server(server_factory, upstream_process):
+    return server_factory("--upstream", upstream_process.url, "--langgraph-config", str(GRAPHS))
 
 
 async def _runs_until(lg, thread_id: str, at_least: int, timeout: float = 15.0) -> list:
@@ -45,8 +46,10 @@ def test_a_thread_cron_fires_runs_on_its_thread_until_deleted(graphs_server):
                                                 metadata={"owner": "t1"})
         assert cron["thread_id"] == tid and cron["schedule"] == EVERY_SECOND and cron["enabled"] is True
         assert cron["next_run_date"] is not None and cron["payload"]["input"] == {"steps": 1, "delay": 0}
+        assert cron["payload"]["config"]["configurable"]["cron_id"] == cron["cron_id"]
         runs = await _runs_until(lg, tid, 2)
         assert all(r["assistant_id"] == cron["assistant_id"] for r in runs)
+        assert runs[0]["kwargs"]["config"]["configurable"]["cron_id"] == cron["cron_id"]
         assert (await lg.threads.get_state(tid))["values"]["done"] == 1
 
         found = await lg.crons.search(thread_id=tid)
@@ -78,6 +81,63 @@ def test_a_stateless_cron_makes_a_thread_per_run_and_keeps_it_when_asked(graphs_
             assert time.monotonic() < deadline, "the stateless cron did not fire twice"
             await asyncio.sleep(0.2)
         await lg.crons.delete(cron["cron_id"])
+
+    run(go())
+
+
+def test_a_cron_runs_the_builtin_agent_on_its_thread(graphs_server, upstream):
+    upstream.default({"text": "tick"})
+
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        cron = await lg.crons.create_for_thread(tid, "agent", schedule=EVERY_SECOND, input=HI)
+        runs = await _runs_until(lg, tid, 2)
+        await lg.crons.delete(cron["cron_id"])
+        for r in runs:
+            await wait_status(lg, tid, r["run_id"], "success")
+        messages = (await lg.threads.get_state(tid))["values"]["messages"]
+        assert [m["content"] for m in messages[:2]] == ["what time is it?", "tick"]
+
+    run(go())
+
+
+def test_a_stateless_cron_deletes_its_threads_by_default(graphs_server, upstream):
+    upstream.default({"text": "tock"})
+
+    async def go():
+        lg = client(graphs_server)
+        before = await lg.threads.count()
+        cron = await lg.crons.create("agent", schedule=EVERY_SECOND, input=HI)
+        assert cron["on_run_completed"] == "delete"
+        deadline = time.monotonic() + 15
+        while len(upstream.requests()) < 2:
+            assert time.monotonic() < deadline, "the stateless cron did not fire twice"
+            await asyncio.sleep(0.2)
+        await lg.crons.delete(cron["cron_id"])
+        deadline = time.monotonic() + 15
+        while await lg.threads.count() != before:
+            assert time.monotonic() < deadline, "the cron's threads were kept"
+            await asyncio.sleep(0.2)
+
+    run(go())
+
+
+def test_a_firing_that_fails_leaves_the_other_crons_firing(graphs_server, upstream):
+    upstream.default({"text": "still here"})
+
+    async def go():
+        lg = client(graphs_server)
+        refused, fine = [(await lg.threads.create())["thread_id"] for _ in range(2)]
+        # A run may not carry both configurable and context: each of its firings is refused.
+        broken = await lg.crons.create_for_thread(refused, "agent", schedule=EVERY_SECOND, input=HI,
+                                                  config={"configurable": {"model": "m"}}, context={"model": "m"})
+        working = await lg.crons.create_for_thread(fine, "agent", schedule=EVERY_SECOND, input=HI)
+        await _runs_until(lg, fine, 3)
+        assert await lg.runs.list(refused) == []
+        for cron in (broken, working):
+            await lg.crons.delete(cron["cron_id"])
+        assert f"cron {broken['cron_id']} could not fire" in graphs_server.log()
 
     run(go())
 
@@ -121,8 +181,19 @@ def test_bad_crons_are_refused(graphs_server):
                          json={"assistant_id": "progress", "schedule": "* * * * *"}).status_code == 404
         assert http.post(f"/threads/{tid}/runs/crons", json={"schedule": "* * * * *"}).status_code == 422
         assert http.get("/runs/crons/00000000-0000-0000-0000-000000000000").status_code == 404
-        # Deleting the thread deletes its crons.
         made = http.post(f"/threads/{tid}/runs/crons", json={"assistant_id": "progress", "schedule": "0 0 1 1 *"}).json()
+        assert http.patch(f"/runs/crons/{made['cron_id']}", json={}).status_code == 400
+        # Webhooks are not called by this server: refused, not ignored.
+        assert http.post("/runs/crons", json={"assistant_id": "progress", "schedule": "* * * * *",
+                                              "webhook": "http://127.0.0.1:9/hook"}).status_code == 422
+        assert http.post(f"/threads/{tid}/runs", json={"assistant_id": "progress", "input": {"steps": 1},
+                                                      "webhook": "http://127.0.0.1:9/hook"}).status_code == 422
+        # Deleting its assistant deletes a cron.
+        assistant = http.post("/assistants", json={"graph_id": "progress"}).json()
+        owned = http.post("/runs/crons", json={"assistant_id": assistant["assistant_id"], "schedule": "0 0 1 1 *"}).json()
+        assert http.delete(f"/assistants/{assistant['assistant_id']}").status_code == 204
+        assert http.get(f"/runs/crons/{owned['cron_id']}").status_code == 404
+        # Deleting the thread deletes its crons.
         assert http.delete(f"/threads/{tid}").status_code == 204
         assert http.get(f"/runs/crons/{made['cron_id']}").status_code == 404
 

@@ -21,9 +21,10 @@ from croniter import CroniterBadCronError, croniter
 
 from threadloom.services.langgraph.assistants import resolve_assistant_id
 from threadloom.services.langgraph.catalog import GraphCatalog
-from threadloom.services.langgraph.errors import NotFound, Unprocessable
+from threadloom.services.langgraph.errors import BadRequest, NotFound, Unprocessable
 from threadloom.services.langgraph.ids import check_thread_id
 from threadloom.services.langgraph.metadata import merged_metadata
+from threadloom.services.langgraph.run_requests import refuse_webhook
 from threadloom.services.langgraph.search_pages import selected
 from threadloom.services.langgraph.requests import CronCount, CronCreate, CronPatch, CronSearch, RunCreate
 from threadloom.services.langgraph.timestamps import iso
@@ -69,6 +70,27 @@ def _following(schedule: str, zone_name: str | None, after: float, end_at: int |
     return None if end_at is not None and at > end_at else at
 
 
+def _tagged(config: dict | None, cron_id: str) -> dict:
+    """The run config with `configurable.cron_id`, as LangGraph stores it in the payload:
+    a graph can tell the runs a cron made."""
+    config = dict(config or {})
+    config["configurable"] = {**(config.get("configurable") or {}), "cron_id": cron_id}
+    return config
+
+
+def _run_request(body: dict) -> RunCreate:
+    """The run a firing makes. A run may not carry both `configurable` and `context`, so
+    beside a context the cron's tag is left out, as LangGraph leaves it."""
+    payload = dict(body["payload"])
+    if payload.get("context"):
+        config = dict(payload.get("config") or {})
+        config["configurable"] = {k: v for k, v in (config.get("configurable") or {}).items() if k != "cron_id"}
+        payload["config"] = config
+    if body["thread_id"] is None:
+        payload["on_completion"] = body.get("on_run_completed") or "delete"
+    return RunCreate.model_validate(payload)
+
+
 def wire(body: dict, next_run_at: int | None) -> dict:
     return {**body, "next_run_date": iso(next_run_at) if next_run_at is not None else None}
 
@@ -82,6 +104,7 @@ class LangGraphCrons:
 
     async def create(self, thread_id: str | None, req: CronCreate) -> dict:
         schedule = check_schedule(req.schedule)
+        refuse_webhook(req.webhook)
         if thread_id is not None:
             check_thread_id(thread_id)
         assistant_id = resolve_assistant_id(req.assistant_id, self.catalog.ids)
@@ -90,10 +113,12 @@ class LangGraphCrons:
         _zone(zone)
         now = time.time()
         end_at = int(req.end_time.timestamp()) if req.end_time else None
+        cron_id = str(uuid.uuid4())
         payload = {k: getattr(req, k) for k in _RUN_FIELDS if getattr(req, k) is not None}
         payload["assistant_id"] = assistant_id
+        payload["config"] = _tagged(req.config, cron_id)
         body = {
-            "cron_id": str(uuid.uuid4()),
+            "cron_id": cron_id,
             "assistant_id": assistant_id,
             "thread_id": thread_id,
             "user_id": None,
@@ -131,7 +156,10 @@ class LangGraphCrons:
 
     async def patch(self, cron_id: str, req: CronPatch) -> dict:
         changed = req.model_fields_set
+        if not changed:
+            raise BadRequest("Request body cannot be empty")
         schedule = check_schedule(req.schedule) if req.schedule is not None else None
+        refuse_webhook(req.webhook)
         if "timezone" in changed:
             _zone(req.timezone)
 
@@ -148,6 +176,7 @@ class LangGraphCrons:
             if "metadata" in changed:
                 body["metadata"] = merged_metadata(body["metadata"], req.metadata)
                 payload["metadata"] = body["metadata"]
+            payload["config"] = _tagged(payload.get("config"), cron_id)
             body["payload"] = {k: v for k, v in payload.items() if v is not None}
             if schedule is not None:
                 body["schedule"] = schedule
@@ -234,12 +263,9 @@ class CronScheduler:
     async def _fire(self, cron_id: str, project: str, body: dict) -> None:
         token = projects.current_project.set(project)  # the run belongs to the cron's project
         try:
-            payload = dict(body["payload"])
-            if body["thread_id"] is None:
-                payload["on_completion"] = body.get("on_run_completed") or "delete"
-            run = await self.create_run(body["thread_id"], RunCreate.model_validate(payload))
+            run = await self.create_run(body["thread_id"], _run_request(body))
             log.info("cron %s fired: run %s on thread %s", cron_id, run["run_id"], run["thread_id"])
-        except Exception as exc:  # its thread or assistant is gone: the cron stays, the next firing tries again
+        except Exception as exc:  # its thread or assistant is gone, or its run refused: the next firing tries again
             log.warning("cron %s could not fire: %s", cron_id, getattr(exc, "message", None) or exc)
         finally:
             projects.current_project.reset(token)

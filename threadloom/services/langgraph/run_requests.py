@@ -34,11 +34,18 @@ class Prepared:
 
 
 
+def refuse_webhook(webhook: str | None) -> None:
+    """Refused rather than accepted and never called."""
+    if webhook is not None:
+        raise Unprocessable("webhook: this server does not call webhooks; stream, join or poll the run instead")
+
+
 def prepare_run(catalog: GraphCatalog, thread_id: str | None, payload: RunCreate) -> Prepared:
     stateless = thread_id is None
     if not stateless:
         check_thread_id(thread_id)
     assistant_id = resolve_assistant_id(payload.assistant_id, catalog.ids)
+    refuse_webhook(payload.webhook)
     command = payload.command
     has_resume = command is not None and "resume" in command.model_fields_set and command.resume is not None
     if has_resume and stateless:
