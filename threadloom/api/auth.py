@@ -4,8 +4,7 @@ untouched). A key belongs to a project; the request then sees only that project'
 
 from __future__ import annotations
 
-import orjson
-
+from threadloom.api.error_handlers import door_for
 from threadloom.store.projects import DEFAULT, current_project
 
 # Probes and scrapers: no key (the API's description, /docs and /openapi.json, needs one).
@@ -39,20 +38,4 @@ class BearerKeyMiddleware:
                 return await self.app(scope, receive, send)
             finally:
                 current_project.reset(token)
-        if scope["path"].startswith("/v1"):
-            shown = (key[:3] + "*" * 5 + key[-4:]) if key and len(key) > 8 else (key or "")
-            message = (
-                f"Incorrect API key provided: {shown}." if key else
-                "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-            body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
-        else:
-            body = {"detail": "Invalid API key"}
-        payload = orjson.dumps(body)
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        })
-        await send({"type": "http.response.body", "body": payload})
+        await door_for(scope["path"]).unauthorized(key)(scope, receive, send)

@@ -15,39 +15,16 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.requests import ClientDisconnect
+
+from threadloom.api.error_handlers import door_for
+from threadloom.api.openai import errors as openai_door
 
 log = logging.getLogger("threadloom.api")
 
 
-def _openai_error(message: str, type_: str, code: str | None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
-
-
-_BETA_V1 = _openai_error(
-    "The v1 Assistants API is not supported; send the 'OpenAI-Beta: assistants=v2' header.",
-    "invalid_request_error", "invalid_beta",
-)
-_OPENAI_500 = _openai_error("The server had an error while processing your request.", "server_error", None)
-_PLAIN_500 = orjson.dumps({"detail": "Internal server error"})
-
-
-async def _send_json(send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class BodyTooLarge(Exception):
     pass
-
-
-def _too_large(openai: bool, limit: int) -> bytes:
-    message = f"Request too large: this server accepts request bodies of at most {limit} bytes."
-    if openai:
-        return _openai_error(message, "invalid_request_error", "request_too_large")
-    return orjson.dumps({"detail": message})
 
 
 def _limited(receive, limit: int):
@@ -75,19 +52,19 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        openai = path.startswith("/v1")
-        if openai:
+        door = door_for(path)
+        if door is openai_door:
             for name, value in scope["headers"]:
                 if name == b"openai-beta" and b"assistants=v1" in value:
-                    return await _send_json(send, 400, _BETA_V1)
-        if "\x00" in path and not openai:
-            return await _send_json(send, 404, orjson.dumps({"detail": "Not Found"}))
+                    return await openai_door.unsupported_beta()(scope, receive, send)
+        elif "\x00" in path:
+            return await door.http_error(scope["method"], path, 404, "Not Found")(scope, receive, send)
         # Multipart framing around an upload is small; 1 MiB covers it.
         limit = self.max_upload + 1024 * 1024 if path == "/v1/files" else self.max_body
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > limit:
-                    return await _send_json(send, 413, _too_large(openai, limit))
+                    return await door.too_large(limit)(scope, receive, send)
                 break
         receive = _limited(receive, limit)
 
@@ -106,9 +83,9 @@ class RequestGuardMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _send_json(send, 413, _too_large(openai, limit))
+            await door.too_large(limit)(scope, receive, send)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], path)
             if started:
                 raise  # the response is half-sent: nothing better than dropping the connection
-            await _send_json(send, 500, _OPENAI_500 if openai else _PLAIN_500)
+            await door.internal_error()(scope, receive, send)

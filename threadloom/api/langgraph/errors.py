@@ -1,6 +1,6 @@
 """LangGraph's error shapes: request parsing (a body that does not validate is a 422 with
 FastAPI's `{"detail": [...]}`, as LangGraph's own server answers), and the status of each
-service error on this door, looked up along the error's class hierarchy."""
+service error on this door and the bodies it answers errors with."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from threadloom.api.json_depth import MAX_DEPTH, too_deep
-from threadloom.api.openai.errors import by_class
 from threadloom.api.responses import JSONResponse
 from threadloom.domain import errors as domain
 from threadloom.domain.file import FileTooLarge
@@ -99,6 +98,8 @@ def bool_param(request: Request, name: str, default: bool = False) -> bool:
     return raw.lower() in ("true", "yes", "1")
 
 
+# The status of each service error on this door, looked up along the error's class
+# hierarchy (api/error_handlers.py). A conflict is a 409 here, as LangGraph's server answers.
 STATUSES: dict[type, int] = {
     NotFound: 404,
     domain.NotFound: 404,
@@ -112,11 +113,12 @@ STATUSES: dict[type, int] = {
 }
 
 
-# -- the door's answers to errors raised below it (api/error_handlers.py calls these) ------
+# -- the door's answers to errors raised below it (api/error_handlers.py calls these, and
+# so do the middlewares that answer before any route) -----------------------------------
 
 
-def service_error_response(exc: domain.ServiceError) -> JSONResponse:
-    return JSONResponse({"detail": exc.message}, status_code=by_class(STATUSES, exc))
+def service_error(exc: domain.ServiceError, status: int) -> JSONResponse:
+    return JSONResponse({"detail": exc.message}, status_code=status)
 
 
 def id_taken() -> JSONResponse:
@@ -133,3 +135,16 @@ def request_validation_error(errors: list[dict]) -> JSONResponse:
 
 def http_error(method: str, path: str, status: int, detail) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
+
+
+def unauthorized(key: str | None) -> JSONResponse:
+    return JSONResponse({"detail": "Invalid API key"}, status_code=401)
+
+
+def too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"Request too large: this server accepts request bodies of at most {limit} bytes."},
+                        status_code=413)
+
+
+def internal_error() -> JSONResponse:
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)

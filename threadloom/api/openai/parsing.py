@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from threadloom.api.json_depth import MAX_DEPTH, too_deep
-from threadloom.api.openai.errors import json_type, validation_error
+from threadloom.api.openai.validation import json_type, validation_error
 from threadloom.domain.errors import InvalidRequest
 from threadloom.store.pagination import PageQuery
 
