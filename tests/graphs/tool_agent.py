@@ -2,7 +2,7 @@
 `get_weather`, a ToolNode runs it, the model answers."""
 
 from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from rule_model import RuleModel

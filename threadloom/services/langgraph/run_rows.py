@@ -12,7 +12,7 @@ from threadloom.services.langgraph.timestamps import iso
 from threadloom.store import langgraph_runs
 from threadloom.store.langgraph_runs import ENGINE_TO_LANGGRAPH, ROLLBACK
 
-ACTIVE_STATUSES = ("pending", "running")
+ACTIVE_STATUSES = langgraph_runs.ACTIVE
 
 
 @dataclass

@@ -37,7 +37,6 @@ class UserGraph:
     graph_id: str
     source: str  # as written in langgraph.json
     value: Any  # a compiled graph, a StateGraph, or a factory
-    description: str | None = None
     _compiled: Pregel | None = field(default=None, repr=False)
 
     @property
@@ -96,13 +95,11 @@ def load_config(path: str | Path) -> dict[str, UserGraph]:
     _apply_env(config.get("env"), base)
     graphs: dict[str, UserGraph] = {}
     for graph_id, spec in config["graphs"].items():
-        description = None
         if isinstance(spec, dict):  # {"path": "...", "description": "..."}
-            description = spec.get("description")
             spec = spec.get("path")
         if not isinstance(spec, str) or ":" not in spec:
             raise GraphConfigError(f"{path}: graph '{graph_id}' must be 'file.py:name' or 'module:name', not {spec!r}")
-        graphs[graph_id] = UserGraph(graph_id, spec, _import(graph_id, spec, base), description)
+        graphs[graph_id] = UserGraph(graph_id, spec, _import(graph_id, spec, base))
     return graphs
 
 
