@@ -176,8 +176,12 @@ class RunService:
             return run, state, run_queries.run_steps(conn, run_id)
 
         run, state, steps = await self.db.query(read)
-        if run["status"] != "requires_action":
-            raise InvalidRequest(f'Runs in status "{run["status"]}" do not accept tool outputs.')
+        # The run and its steps are read by separate statements: a concurrent submission can
+        # land between them, leaving a `requires_action` run with no open tool-calls step.
+        step = next((s for s in reversed(steps) if s["type"] == "tool_calls" and s["status"] == "in_progress"), None)
+        if run["status"] != "requires_action" or step is None:
+            status = run["status"] if step is not None else (await self.get(thread_id, run_id))["status"]
+            raise InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
         expected = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
         outputs: dict[str, str] = {}
         for i, item in enumerate(req.tool_outputs):
@@ -190,7 +194,6 @@ class RunService:
         given = [item.tool_call_id for item in req.tool_outputs]
         if sorted(set(given)) != sorted(expected) or len(given) != len(expected):
             raise InvalidRequest(f"Expected tool outputs for call_ids {expected}, got {given}", param="tool_outputs")
-        step = next(s for s in reversed(steps) if s["type"] == "tool_calls" and s["status"] == "in_progress")
         now = int(time.time())
         done = dict(step, status="completed", completed_at=now, usage=state.get("pending_step_usage"))
         calls = []
