@@ -36,7 +36,7 @@ from threadloom.store.database import Database
 from threadloom.store.json_filters import json_equals
 from threadloom.store.threads import copy_checkpoints
 
-C, W = tables.graph_checkpoints, tables.graph_checkpoint_writes
+_checkpoints, _writes = tables.graph_checkpoints, tables.graph_checkpoint_writes
 # Checkpoints whose writes one query reads: three parameters each, well under SQLite's limit.
 _WRITES_PER_QUERY = 500
 
@@ -56,7 +56,7 @@ def _json_safe(value) -> dict:
 def _metadata_filter(conn: Connection, subset: dict):
     """Checkpoint metadata equal to `subset` on each of its keys, in SQL; None when a value
     is an object or a list (compared in Python)."""
-    conditions = [json_equals(conn, C.c.metadata, key, value) for key, value in subset.items()]
+    conditions = [json_equals(conn, _checkpoints.c.metadata, key, value) for key, value in subset.items()]
     return None if any(c is None for c in conditions) else and_(*conditions)
 
 
@@ -73,13 +73,13 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoints per query (a thread's history is one list)."""
         keys = list({(r.thread_id, r.checkpoint_ns, r.checkpoint_id): None for r in rows})
         pending: dict[tuple, list] = {key: [] for key in keys}
-        checkpoint = tuple_(W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id)
+        checkpoint = tuple_(_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id)
         for start in range(0, len(keys), _WRITES_PER_QUERY):
             writes = conn.execute(
-                select(W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id, W.c.task_id, W.c.channel, W.c.type,
-                       W.c.value)
+                select(_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id, _writes.c.task_id, _writes.c.channel, _writes.c.type,
+                       _writes.c.value)
                 .where(checkpoint.in_(keys[start: start + _WRITES_PER_QUERY]))
-                .order_by(W.c.task_path, W.c.task_id, W.c.idx)
+                .order_by(_writes.c.task_path, _writes.c.task_id, _writes.c.idx)
             ).all()
             for thread_id, ns, checkpoint_id, task_id, channel, kind, value in writes:
                 value = self.serde.loads_typed((kind, value))
@@ -98,8 +98,8 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=pending_writes,
         )
 
-    _COLUMNS = (C.c.thread_id, C.c.checkpoint_ns, C.c.checkpoint_id, C.c.parent_checkpoint_id, C.c.type,
-                C.c.checkpoint, C.c.metadata)
+    _COLUMNS = (_checkpoints.c.thread_id, _checkpoints.c.checkpoint_ns, _checkpoints.c.checkpoint_id, _checkpoints.c.parent_checkpoint_id, _checkpoints.c.type,
+                _checkpoints.c.checkpoint, _checkpoints.c.metadata)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         self._loop = asyncio.get_running_loop()
@@ -108,11 +108,11 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = get_checkpoint_id(config)
 
         def read(conn):
-            stmt = select(*self._COLUMNS).where(C.c.thread_id == thread_id, C.c.checkpoint_ns == ns)
+            stmt = select(*self._COLUMNS).where(_checkpoints.c.thread_id == thread_id, _checkpoints.c.checkpoint_ns == ns)
             if checkpoint_id:
-                stmt = stmt.where(C.c.checkpoint_id == checkpoint_id)
+                stmt = stmt.where(_checkpoints.c.checkpoint_id == checkpoint_id)
             else:
-                stmt = stmt.order_by(C.c.checkpoint_id.desc()).limit(1)
+                stmt = stmt.order_by(_checkpoints.c.checkpoint_id.desc()).limit(1)
             row = conn.execute(stmt).first()
             return self._tuples(conn, [row])[0] if row else None
 
@@ -127,13 +127,13 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             stmt = select(*self._COLUMNS)
             if config is not None:
                 configurable = config["configurable"]
-                stmt = stmt.where(C.c.thread_id == str(configurable["thread_id"]))
+                stmt = stmt.where(_checkpoints.c.thread_id == str(configurable["thread_id"]))
                 if configurable.get("checkpoint_ns") is not None:
-                    stmt = stmt.where(C.c.checkpoint_ns == configurable["checkpoint_ns"])
+                    stmt = stmt.where(_checkpoints.c.checkpoint_ns == configurable["checkpoint_ns"])
                 if get_checkpoint_id(config):
-                    stmt = stmt.where(C.c.checkpoint_id == get_checkpoint_id(config))
+                    stmt = stmt.where(_checkpoints.c.checkpoint_id == get_checkpoint_id(config))
             if before is not None and get_checkpoint_id(before):
-                stmt = stmt.where(C.c.checkpoint_id < get_checkpoint_id(before))
+                stmt = stmt.where(_checkpoints.c.checkpoint_id < get_checkpoint_id(before))
             exact = True
             if filter:
                 condition = _metadata_filter(conn, filter)
@@ -141,7 +141,7 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
                     exact = False  # a filter SQL cannot say: applied below, so no SQL limit
                 else:
                     stmt = stmt.where(condition)
-            stmt = stmt.order_by(C.c.checkpoint_id.desc())
+            stmt = stmt.order_by(_checkpoints.c.checkpoint_id.desc())
             if limit and exact:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).all()
@@ -167,11 +167,11 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         }
 
         def write(conn):
-            key = and_(C.c.thread_id == thread_id, C.c.checkpoint_ns == ns, C.c.checkpoint_id == checkpoint["id"])
-            if conn.execute(select(C.c.seq).where(key)).first() is None:
-                conn.execute(insert(C), values)
+            key = and_(_checkpoints.c.thread_id == thread_id, _checkpoints.c.checkpoint_ns == ns, _checkpoints.c.checkpoint_id == checkpoint["id"])
+            if conn.execute(select(_checkpoints.c.seq).where(key)).first() is None:
+                conn.execute(insert(_checkpoints), values)
             else:
-                conn.execute(update(C).where(key).values(**values))
+                conn.execute(update(_checkpoints).where(key).values(**values))
 
         await self.db.transact(write)
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
@@ -192,10 +192,10 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         # other writes are kept as first written (a retried task writes them again).
         special = [row for row in rows if row["idx"] < 0]
         regular = [row for row in rows if row["idx"] >= 0]
-        target = [W.c.thread_id, W.c.checkpoint_ns, W.c.checkpoint_id, W.c.task_id, W.c.idx]
+        target = [_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id, _writes.c.task_id, _writes.c.idx]
 
         def write(conn):
-            stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(W)
+            stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(_writes)
             if special:
                 conn.execute(stmt.on_conflict_do_update(index_elements=target, set_={
                     "channel": stmt.excluded.channel, "type": stmt.excluded.type, "value": stmt.excluded.value,
@@ -207,7 +207,7 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         def remove(conn):
-            for table in (W, C):
+            for table in (_writes, _checkpoints):
                 conn.execute(delete(table).where(table.c.thread_id == str(thread_id)))
 
         await self.db.transact(remove)

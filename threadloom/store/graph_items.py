@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from threadloom.store import tables
 from threadloom.store.json_filters import RANGES, is_number, json_compares, json_differs, json_equals
 
-S = tables.graph_store_items
+_items = tables.graph_store_items
 _OPERATORS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"}
 _WORDS = re.compile(r"\w+")
 
@@ -81,7 +81,7 @@ def _like_prefix(prefix: str) -> str:
 
 
 def _live(now: int):
-    return or_(S.c.expires_at.is_(None), S.c.expires_at > now)
+    return or_(_items.c.expires_at.is_(None), _items.c.expires_at > now)
 
 
 def _sql_condition(conn: Connection, key: str, wanted):
@@ -91,15 +91,15 @@ def _sql_condition(conn: Connection, key: str, wanted):
             return None
         parts = [_sql_operator(conn, key, op, operand) for op, operand in wanted.items()]
         return None if any(part is None for part in parts) else and_(*parts)
-    return json_equals(conn, S.c.value, key, wanted)
+    return json_equals(conn, _items.c.value, key, wanted)
 
 
 def _sql_operator(conn: Connection, key: str, op: str, operand):
     if op == "$eq":
-        return json_equals(conn, S.c.value, key, operand)
+        return json_equals(conn, _items.c.value, key, operand)
     if op == "$ne":
-        return json_differs(conn, S.c.value, key, operand)
-    return json_compares(conn, S.c.value, key, op, operand)
+        return json_differs(conn, _items.c.value, key, operand)
+    return json_compares(conn, _items.c.value, key, op, operand)
 
 
 def _matches(value, wanted) -> bool:
@@ -184,31 +184,31 @@ class DatabaseStore(BaseStore):
         return cls(namespace=tuple(namespace.split(".")), key=key, value=value, created_at=_when(created_at),
                    updated_at=_when(updated_at), **extra)
 
-    _COLUMNS = (S.c.namespace, S.c.key, S.c.value, S.c.created_at, S.c.updated_at)
+    _COLUMNS = (_items.c.namespace, _items.c.key, _items.c.value, _items.c.created_at, _items.c.updated_at)
 
     def _get(self, conn: Connection, op: GetOp) -> Item | None:
         now = _now_us()
-        key = and_(S.c.namespace == _joined(op.namespace), S.c.key == op.key)
+        key = and_(_items.c.namespace == _joined(op.namespace), _items.c.key == op.key)
         row = conn.execute(select(*self._COLUMNS).where(key, _live(now))).first()
         if row is not None and op.refresh_ttl:
-            conn.execute(update(S).where(key, S.c.ttl_us.is_not(None)).values(expires_at=S.c.ttl_us + now))
+            conn.execute(update(_items).where(key, _items.c.ttl_us.is_not(None)).values(expires_at=_items.c.ttl_us + now))
         return self._item(row) if row else None
 
     def _put(self, conn: Connection, op: PutOp) -> None:
         namespace, now = _joined(op.namespace), _now_us()
         # Expired items are deleted when their namespace is next written to.
-        conn.execute(delete(S).where(S.c.namespace == namespace, S.c.expires_at <= now))
+        conn.execute(delete(_items).where(_items.c.namespace == namespace, _items.c.expires_at <= now))
         if op.value is None:
-            conn.execute(delete(S).where(S.c.namespace == namespace, S.c.key == op.key))
+            conn.execute(delete(_items).where(_items.c.namespace == namespace, _items.c.key == op.key))
             return None
         ttl = int(op.ttl * 60_000_000) if op.ttl is not None else None
         expires = now + ttl if ttl is not None else None
         # One upsert: two servers putting the same new key at once both succeed.
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(S).values(namespace=namespace, key=op.key, value=op.value, created_at=now,
+        stmt = dialect.insert(_items).values(namespace=namespace, key=op.key, value=op.value, created_at=now,
                                         updated_at=now, expires_at=expires, ttl_us=ttl)
         conn.execute(stmt.on_conflict_do_update(
-            index_elements=[S.c.project, S.c.namespace, S.c.key],
+            index_elements=[_items.c.project, _items.c.namespace, _items.c.key],
             set_={"value": stmt.excluded.value, "updated_at": now, "expires_at": expires, "ttl_us": ttl},
         ))
         return None
@@ -218,15 +218,15 @@ class DatabaseStore(BaseStore):
         if op.refresh_ttl and found:
             now = _now_us()
             for item in found:
-                conn.execute(update(S).where(S.c.namespace == _joined(item.namespace), S.c.key == item.key,
-                                             S.c.ttl_us.is_not(None)).values(expires_at=S.c.ttl_us + now))
+                conn.execute(update(_items).where(_items.c.namespace == _joined(item.namespace), _items.c.key == item.key,
+                                             _items.c.ttl_us.is_not(None)).values(expires_at=_items.c.ttl_us + now))
         return found
 
     def _find(self, conn: Connection, op: SearchOp) -> list[SearchItem]:
         stmt = select(*self._COLUMNS).where(_live(_now_us()))
         if op.namespace_prefix:
             prefix = _joined(op.namespace_prefix)
-            stmt = stmt.where(or_(S.c.namespace == prefix, S.c.namespace.like(_like_prefix(prefix), escape="\\")))
+            stmt = stmt.where(or_(_items.c.namespace == prefix, _items.c.namespace.like(_like_prefix(prefix), escape="\\")))
         leftover = {}
         for key, wanted in (op.filter or {}).items():
             condition = _sql_condition(conn, key, wanted)
@@ -234,7 +234,7 @@ class DatabaseStore(BaseStore):
                 leftover[key] = wanted
             else:
                 stmt = stmt.where(condition)
-        stmt = stmt.order_by(S.c.updated_at.desc(), S.c.seq.desc())
+        stmt = stmt.order_by(_items.c.updated_at.desc(), _items.c.seq.desc())
         if not leftover and not op.query:
             rows = conn.execute(stmt.limit(op.limit).offset(op.offset)).all()
             return [self._item(row, SearchItem, score=None) for row in rows]
@@ -245,11 +245,11 @@ class DatabaseStore(BaseStore):
         return [self._item(r, SearchItem, score=None) for r in rows[op.offset: op.offset + op.limit]]
 
     def _namespaces(self, conn: Connection, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        stmt = select(S.c.namespace).where(_live(_now_us())).distinct()
+        stmt = select(_items.c.namespace).where(_live(_now_us())).distinct()
         for condition in op.match_conditions or ():
             if condition.match_type == "prefix" and "*" not in condition.path:
                 prefix = _joined(condition.path)
-                stmt = stmt.where(or_(S.c.namespace == prefix, S.c.namespace.like(_like_prefix(prefix), escape="\\")))
+                stmt = stmt.where(or_(_items.c.namespace == prefix, _items.c.namespace.like(_like_prefix(prefix), escape="\\")))
         namespaces = [tuple(n.split(".")) for n in conn.execute(stmt).scalars()]
         namespaces = [n for n in namespaces
                       if all(_namespace_matches(n, tuple(c.path), c.match_type) for c in op.match_conditions or ())]

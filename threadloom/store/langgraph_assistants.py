@@ -9,24 +9,24 @@ from sqlalchemy import Connection, Float, bindparam, case, cast, delete, func, i
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
 
-A = tables.assistants
-COLUMNS = (A.c.id, A.c.graph_id, A.c.created_at, A.c.body, A.c.extra)
-_FIELDS = case((A.c.extra.is_(None), A.c.body), else_=A.c.extra)  # where name and metadata live
-_NAME = func.coalesce(case((A.c.extra.is_(None), A.c.body["name"].as_string()), else_=A.c.extra["name"].as_string()),
+_assistants = tables.assistants
+COLUMNS = (_assistants.c.id, _assistants.c.graph_id, _assistants.c.created_at, _assistants.c.body, _assistants.c.extra)
+_FIELDS = case((_assistants.c.extra.is_(None), _assistants.c.body), else_=_assistants.c.extra)  # where name and metadata live
+_NAME = func.coalesce(case((_assistants.c.extra.is_(None), _assistants.c.body["name"].as_string()), else_=_assistants.c.extra["name"].as_string()),
                       "Untitled")
 _SORT = {
-    "assistant_id": A.c.id,
-    "graph_id": func.lower(func.coalesce(A.c.graph_id, "agent")),
+    "assistant_id": _assistants.c.id,
+    "graph_id": func.lower(func.coalesce(_assistants.c.graph_id, "agent")),
     "name": func.lower(_NAME),
-    "created_at": A.c.created_at,
-    "updated_at": func.coalesce(cast(A.c.extra["updated_at"].as_string(), Float), A.c.created_at),
+    "created_at": _assistants.c.created_at,
+    "updated_at": func.coalesce(cast(_assistants.c.extra["updated_at"].as_string(), Float), _assistants.c.created_at),
 }
 
 
 def _where(conn: Connection, metadata: dict | None, graph_id: str | None, name: str | None, default_graph: str):
     conditions = [json_contains(conn, _FIELDS, "metadata", metadata)]
     if graph_id:
-        conditions.append(func.coalesce(A.c.graph_id, default_graph) == graph_id)
+        conditions.append(func.coalesce(_assistants.c.graph_id, default_graph) == graph_id)
     if name:
         conditions.append(func.lower(_NAME).contains(name.lower(), autoescape=True))
     return conditions
@@ -36,14 +36,14 @@ def search(conn: Connection, *, metadata: dict | None, graph_id: str | None, nam
            sort_by: str, descending: bool, limit: int, offset: int) -> tuple[list, int]:
     """(a page of rows, how many match)."""
     where = _where(conn, metadata, graph_id, name, default_graph)
-    total = conn.execute(select(func.count()).select_from(A).where(*where)).scalar()
+    total = conn.execute(select(func.count()).select_from(_assistants).where(*where)).scalar()
     key = _SORT[sort_by]
-    order = (key.desc(), A.c.seq.desc()) if descending else (key.asc(), A.c.seq.asc())
+    order = (key.desc(), _assistants.c.seq.desc()) if descending else (key.asc(), _assistants.c.seq.asc())
     rows = conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all()
     return rows, total
 
 
-_FETCH = select(*COLUMNS).where(A.c.id == bindparam("_id"))
+_FETCH = select(*COLUMNS).where(_assistants.c.id == bindparam("_id"))
 
 
 def fetch(conn: Connection, assistant_id: str):
@@ -51,16 +51,16 @@ def fetch(conn: Connection, assistant_id: str):
 
 
 def add(conn: Connection, values: dict) -> None:
-    conn.execute(insert(A), values)
+    conn.execute(insert(_assistants), values)
 
 
 def change(conn: Connection, assistant_id: str, **values) -> None:
-    conn.execute(update(A).where(A.c.id == assistant_id).values(**values))
+    conn.execute(update(_assistants).where(_assistants.c.id == assistant_id).values(**values))
 
 
 def remove(conn: Connection, assistant_id: str) -> bool:
     """The assistant and the crons that run it (as LangGraph deletes them)."""
-    removed = bool(conn.execute(delete(A).where(A.c.id == assistant_id)).rowcount)
+    removed = bool(conn.execute(delete(_assistants).where(_assistants.c.id == assistant_id)).rowcount)
     if removed:
         conn.execute(delete(tables.crons).where(tables.crons.c.assistant_id == assistant_id))
     return removed

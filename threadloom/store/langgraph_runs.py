@@ -10,8 +10,8 @@ from sqlalchemy import insert as sql_insert
 
 from threadloom.store import tables
 
-L, R = tables.langgraph_runs, tables.runs
-COLUMNS = (L.c.id, L.c.thread_id, L.c.assistant_id, L.c.engine_run_id, L.c.status, L.c.seq, L.c.body, R.c.status, R.c.body)
+_graph_runs, _runs = tables.langgraph_runs, tables.runs
+COLUMNS = (_graph_runs.c.id, _graph_runs.c.thread_id, _graph_runs.c.assistant_id, _graph_runs.c.engine_run_id, _graph_runs.c.status, _graph_runs.c.seq, _graph_runs.c.body, _runs.c.status, _runs.c.body)
 ACTIVE = ("pending", "running")
 ROLLBACK = "rollback"  # internal: cancelled, to be deleted with its engine run once that stops
 
@@ -30,36 +30,36 @@ ENGINE_TO_LANGGRAPH = {
 
 # The same rule as run_rows.RunRow.status, for WHERE clauses.
 STATUS = case(
-    (L.c.status == ROLLBACK, "interrupted"),
-    (L.c.status.is_not(None), L.c.status),
-    (L.c.engine_run_id.is_(None), "pending"),
-    (R.c.status.is_(None), "success"),
-    else_=case(ENGINE_TO_LANGGRAPH, value=R.c.status, else_="success"),
+    (_graph_runs.c.status == ROLLBACK, "interrupted"),
+    (_graph_runs.c.status.is_not(None), _graph_runs.c.status),
+    (_graph_runs.c.engine_run_id.is_(None), "pending"),
+    (_runs.c.status.is_(None), "success"),
+    else_=case(ENGINE_TO_LANGGRAPH, value=_runs.c.status, else_="success"),
 )
 
 
 def select_runs():
-    return select(*COLUMNS).select_from(L.outerjoin(R, R.c.id == L.c.engine_run_id))
+    return select(*COLUMNS).select_from(_graph_runs.outerjoin(_runs, _runs.c.id == _graph_runs.c.engine_run_id))
 
 
 def fetch(conn: Connection, run_id: str, thread_id: str | None = None):
-    stmt = select_runs().where(L.c.id == run_id)
+    stmt = select_runs().where(_graph_runs.c.id == run_id)
     if thread_id is not None:
-        stmt = stmt.where(L.c.thread_id == thread_id)
+        stmt = stmt.where(_graph_runs.c.thread_id == thread_id)
     return conn.execute(stmt).first()
 
 
 def page(conn: Connection, thread_id: str, limit: int, offset: int, status: str | None) -> list:
     """A thread's runs, newest first; runs being rolled back are not shown."""
-    stmt = select_runs().where(L.c.thread_id == thread_id, L.c.status.is_distinct_from(ROLLBACK))
+    stmt = select_runs().where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.status.is_distinct_from(ROLLBACK))
     if status:
         stmt = stmt.where(STATUS == status)
-    return conn.execute(stmt.order_by(L.c.seq.desc()).limit(limit).offset(offset)).all()
+    return conn.execute(stmt.order_by(_graph_runs.c.seq.desc()).limit(limit).offset(offset)).all()
 
 
 def with_status(conn: Connection, statuses: tuple[str, ...]) -> list[tuple[str, str]]:
     """(thread id, run id) of every run in these statuses."""
-    return conn.execute(select(L.c.thread_id, L.c.id).select_from(L.outerjoin(R, R.c.id == L.c.engine_run_id))
+    return conn.execute(select(_graph_runs.c.thread_id, _graph_runs.c.id).select_from(_graph_runs.outerjoin(_runs, _runs.c.id == _graph_runs.c.engine_run_id))
                         .where(STATUS.in_(statuses))).all()
 
 
@@ -67,56 +67,56 @@ def with_status(conn: Connection, statuses: tuple[str, ...]) -> list[tuple[str, 
 
 
 def insert(conn: Connection, values: dict) -> None:
-    conn.execute(sql_insert(L), values)
+    conn.execute(sql_insert(_graph_runs), values)
 
 
 def active_of_thread(conn: Connection, thread_id: str) -> list:
     """(id, status) of the thread's pending and running runs, oldest first."""
-    return conn.execute(select(L.c.id, L.c.status).where(L.c.thread_id == thread_id, L.c.status.in_(ACTIVE))
-                        .order_by(L.c.seq)).all()
+    return conn.execute(select(_graph_runs.c.id, _graph_runs.c.status).where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.status.in_(ACTIVE))
+                        .order_by(_graph_runs.c.seq)).all()
 
 
 def delete_runs(conn: Connection, run_ids: list[str], status: str | None = None) -> None:
-    stmt = sql_delete(L).where(L.c.id.in_(run_ids))
-    conn.execute(stmt if status is None else stmt.where(L.c.status == status))
+    stmt = sql_delete(_graph_runs).where(_graph_runs.c.id.in_(run_ids))
+    conn.execute(stmt if status is None else stmt.where(_graph_runs.c.status == status))
 
 
 def set_status(conn: Connection, run_ids: list[str], status: str, *, only_if: str | None = None,
                body: dict | None = None) -> None:
     values = {"status": status} if body is None else {"status": status, "body": body}
-    stmt = update(L).where(L.c.id.in_(run_ids))
-    conn.execute((stmt if only_if is None else stmt.where(L.c.status == only_if)).values(**values))
+    stmt = update(_graph_runs).where(_graph_runs.c.id.in_(run_ids))
+    conn.execute((stmt if only_if is None else stmt.where(_graph_runs.c.status == only_if)).values(**values))
 
 
 def set_body(conn: Connection, run_id: str, body: dict) -> None:
-    conn.execute(update(L).where(L.c.id == run_id).values(body=body))
+    conn.execute(update(_graph_runs).where(_graph_runs.c.id == run_id).values(body=body))
 
 
 def run_ahead(conn: Connection, thread_id: str, run_id: str, seq: int) -> bool:
     """Whether a run of the thread runs, or waits ahead of this one."""
     return conn.execute(
-        select(L.c.id).where(L.c.thread_id == thread_id, L.c.id != run_id,
-                             (L.c.status == "running") | and_(L.c.status == "pending", L.c.seq < seq)).limit(1)
+        select(_graph_runs.c.id).where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.id != run_id,
+                             (_graph_runs.c.status == "running") | and_(_graph_runs.c.status == "pending", _graph_runs.c.seq < seq)).limit(1)
     ).first() is not None
 
 
 def stamp(conn: Connection, run_ids: list[str], now: int) -> list:
     """Mark the runs a process holds as alive; returns (id, body) of those running."""
-    conn.execute(update(L).where(L.c.id.in_(run_ids)).values(alive_at=now))
-    return conn.execute(select(L.c.id, L.c.body).where(L.c.id.in_(run_ids), L.c.status == "running")).all()
+    conn.execute(update(_graph_runs).where(_graph_runs.c.id.in_(run_ids)).values(alive_at=now))
+    return conn.execute(select(_graph_runs.c.id, _graph_runs.c.body).where(_graph_runs.c.id.in_(run_ids), _graph_runs.c.status == "running")).all()
 
 
 def stale(conn: Connection, cutoff: int, held: list[str]) -> list:
     """(id, thread id, status, project, alive_at) of active runs nobody stamped since cutoff."""
     return conn.execute(
-        select(L.c.id, L.c.thread_id, L.c.status, L.c.project, L.c.alive_at)
-        .where(L.c.status.in_(ACTIVE), L.c.alive_at < cutoff, L.c.id.not_in(held))
+        select(_graph_runs.c.id, _graph_runs.c.thread_id, _graph_runs.c.status, _graph_runs.c.project, _graph_runs.c.alive_at)
+        .where(_graph_runs.c.status.in_(ACTIVE), _graph_runs.c.alive_at < cutoff, _graph_runs.c.id.not_in(held))
     ).all()
 
 
 def claim_stale(conn: Connection, run_id: str, seen_alive_at: int, **values) -> bool:
     """Take over a stale run: True for exactly one process."""
-    stmt = update(L).where(L.c.id == run_id, L.c.alive_at == seen_alive_at).values(**values)
+    stmt = update(_graph_runs).where(_graph_runs.c.id == run_id, _graph_runs.c.alive_at == seen_alive_at).values(**values)
     return bool(conn.execute(stmt).rowcount)
 
 
@@ -126,8 +126,8 @@ def graph_of_assistant(conn: Connection, assistant_id: str) -> str | None:
 
 def settle_waiting(conn: Connection, run_id: str, rollback: bool) -> None:
     """A built-in run that has no engine run yet: deleted (rollback) or interrupted."""
-    waiting = and_(L.c.id == run_id, L.c.engine_run_id.is_(None))
+    waiting = and_(_graph_runs.c.id == run_id, _graph_runs.c.engine_run_id.is_(None))
     if rollback:
-        conn.execute(sql_delete(L).where(waiting))
+        conn.execute(sql_delete(_graph_runs).where(waiting))
     else:
-        conn.execute(update(L).where(waiting).values(status="interrupted"))
+        conn.execute(update(_graph_runs).where(waiting).values(status="interrupted"))

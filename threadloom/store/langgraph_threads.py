@@ -11,54 +11,54 @@ from sqlalchemy import Connection, case, func, or_, select, update
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
 
-T = tables.threads
-COLUMNS = (T.c.id, T.c.created_at, T.c.updated_at, T.c.body, T.c.extra)
-_FIELDS = case((T.c.extra.is_(None), T.c.body), else_=T.c.extra)
-_SORT = {"thread_id": T.c.id, "created_at": T.c.created_at}
+_threads = tables.threads
+COLUMNS = (_threads.c.id, _threads.c.created_at, _threads.c.updated_at, _threads.c.body, _threads.c.extra)
+_FIELDS = case((_threads.c.extra.is_(None), _threads.c.body), else_=_threads.c.extra)
+_SORT = {"thread_id": _threads.c.id, "created_at": _threads.c.created_at}
 
 
 def _where(conn: Connection, ids: list[str] | None, metadata: dict | None) -> list:
     conditions = [json_contains(conn, _FIELDS, "metadata", metadata)]
     if ids:
-        conditions.append(T.c.id.in_(ids))
+        conditions.append(_threads.c.id.in_(ids))
     return conditions
 
 
 def matching(conn: Connection, ids: list[str] | None, metadata: dict | None) -> list:
     """Every thread row the filters keep, oldest first."""
-    return conn.execute(select(*COLUMNS).where(*_where(conn, ids, metadata)).order_by(T.c.seq)).all()
+    return conn.execute(select(*COLUMNS).where(*_where(conn, ids, metadata)).order_by(_threads.c.seq)).all()
 
 
 def search(conn: Connection, *, ids: list[str] | None, metadata: dict | None, sort_by: str, descending: bool,
            limit: int, offset: int) -> tuple[list, int]:
     """(a page of thread rows, how many match), sorted by a column of the row."""
     where = _where(conn, ids, metadata)
-    total = conn.execute(select(func.count()).select_from(T).where(*where)).scalar()
+    total = conn.execute(select(func.count()).select_from(_threads).where(*where)).scalar()
     key = _SORT[sort_by]
-    order = (key.desc(), T.c.seq.desc()) if descending else (key.asc(), T.c.seq.asc())
+    order = (key.desc(), _threads.c.seq.desc()) if descending else (key.asc(), _threads.c.seq.asc())
     return conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all(), total
 
 
 def lock_thread(conn: Connection, thread_id: str):
     """The thread's (body, extra), its row locked for the transaction; None when missing."""
-    return conn.execute(select(T.c.body, T.c.extra).where(T.c.id == thread_id).with_for_update()).first()
+    return conn.execute(select(_threads.c.body, _threads.c.extra).where(_threads.c.id == thread_id).with_for_update()).first()
 
 
 def keep_graph_state(conn: Connection, thread_id: str, summary: dict) -> None:
     """A user graph's state as the thread object shows it (services/langgraph/graph_state.py)."""
-    extra = conn.execute(select(T.c.extra).where(T.c.id == thread_id)).scalar()
-    conn.execute(update(T).where(T.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
+    extra = conn.execute(select(_threads.c.extra).where(_threads.c.id == thread_id)).scalar()
+    conn.execute(update(_threads).where(_threads.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
                                                            updated_at=int(time.time())))
 
 
 def exists(conn: Connection, thread_id: str) -> bool:
-    return conn.execute(select(T.c.id).where(T.c.id == thread_id)).first() is not None
+    return conn.execute(select(_threads.c.id).where(_threads.c.id == thread_id)).first() is not None
 
 
 def set_extra(conn: Connection, thread_id: str, extra: dict, touch: bool = False) -> None:
     """The thread's LangGraph fields (metadata, config, a graph's state)."""
     values = {"extra": extra, "updated_at": int(time.time())} if touch else {"extra": extra}
-    conn.execute(update(T).where(T.c.id == thread_id).values(**values))
+    conn.execute(update(_threads).where(_threads.c.id == thread_id).values(**values))
 
 
 # -- what a built-in graph thread's state is rendered from (services/langgraph/state.py) --
@@ -67,7 +67,7 @@ M, S, R, L = tables.messages, tables.run_steps, tables.runs, tables.langgraph_ru
 
 
 def rows_of(conn: Connection, thread_ids: list[str]) -> list:
-    return conn.execute(select(*COLUMNS).where(T.c.id.in_(thread_ids))).all() if thread_ids else []
+    return conn.execute(select(*COLUMNS).where(_threads.c.id.in_(thread_ids))).all() if thread_ids else []
 
 
 def messages_of(conn: Connection, thread_ids: list[str]):
@@ -103,7 +103,7 @@ def with_runs_waiting(conn: Connection, thread_ids: list[str]) -> list[str]:
 
 
 def row_of(conn: Connection, thread_id: str):
-    return conn.execute(select(*COLUMNS).where(T.c.id == thread_id)).first()
+    return conn.execute(select(*COLUMNS).where(_threads.c.id == thread_id)).first()
 
 
 def active_engine_runs(conn: Connection, thread_id: str) -> list[str]:
