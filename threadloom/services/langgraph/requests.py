@@ -124,6 +124,11 @@ class ThreadPatch(LangGraphModel):
     ttl: Any = None
 
 
+class ThreadPrune(LangGraphModel):
+    thread_ids: list[str]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
 class ThreadSearch(LangGraphModel):
     metadata: dict | None = None
     values: dict | None = None

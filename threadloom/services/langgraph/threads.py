@@ -18,7 +18,15 @@ from threadloom.services.langgraph.errors import Conflict, NotFound, Unprocessab
 from threadloom.services.langgraph.ids import check_thread_id, is_uuid
 from threadloom.services.langgraph.messages import parse_input
 from threadloom.services.langgraph.metadata import merged_metadata
-from threadloom.services.langgraph.requests import ThreadCount, ThreadCreate, ThreadHistory, ThreadPatch, ThreadSearch, ThreadStateUpdate
+from threadloom.services.langgraph.requests import (
+    ThreadCount,
+    ThreadCreate,
+    ThreadHistory,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+    ThreadStateUpdate,
+)
 from threadloom.services.langgraph.state import (
     EMPTY_STATE,
     Contents,
@@ -32,7 +40,7 @@ from threadloom.services.langgraph.state import (
 from threadloom.services.threads import message_row
 from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
-from threadloom.store.threads import copy_checkpoints, copy_contents, delete_thread
+from threadloom.store.threads import copy_checkpoints, copy_contents, delete_thread, keep_latest_checkpoints
 from threadloom.store.objects import message_store, thread_store
 
 
@@ -145,6 +153,32 @@ class LangGraphThreads:
             if self.dispatcher is not None:
                 self.dispatcher.cancel(run_id)
         self.stop_graph_runs(graph_runs)
+
+    async def prune(self, req: ThreadPrune) -> dict:
+        """`delete`: the threads go, as DELETE /threads/{id}. `keep_latest`: a user graph's
+        thread keeps only its latest checkpoint (history before it goes); a thread of the
+        built-in graph has no checkpoints but its messages, which are its latest state.
+        Counts the threads that exist; unknown ids are skipped."""
+        for thread_id in req.thread_ids:
+            check_thread_id(thread_id)
+        pruned = 0
+        for thread_id in dict.fromkeys(req.thread_ids):
+            if req.strategy == "delete":
+                try:
+                    await self.delete(thread_id)
+                except NotFound:
+                    continue
+                pruned += 1
+            elif await self.db.transact(lambda conn, tid=thread_id: self._keep_latest(conn, tid)):
+                pruned += 1
+        return {"pruned_count": pruned}
+
+    @staticmethod
+    def _keep_latest(conn: Connection, thread_id: str) -> bool:
+        if not langgraph_threads.exists(conn, thread_id):
+            return False
+        keep_latest_checkpoints(conn, thread_id)
+        return True
 
     async def copy(self, thread_id: str) -> dict:
         check_thread_id(thread_id)
