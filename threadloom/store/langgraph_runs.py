@@ -4,7 +4,7 @@ run's LangGraph status as SQL, so lists filter and page in the database."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, case, select, update
+from sqlalchemy import Connection, and_, case, func, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 
@@ -55,6 +55,25 @@ def page(conn: Connection, thread_id: str, limit: int, offset: int, status: str 
     if status:
         stmt = stmt.where(STATUS == status)
     return conn.execute(stmt.order_by(_graph_runs.c.seq.desc()).limit(limit).offset(offset)).all()
+
+
+def next_of_thread(conn: Connection, thread_id: str, after_seq: int | None):
+    """The thread's first run created after the run numbered `after_seq` (None: its first
+    run); runs being rolled back are skipped."""
+    stmt = select_runs().where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.status.is_distinct_from(ROLLBACK))
+    if after_seq is not None:
+        stmt = stmt.where(_graph_runs.c.seq > after_seq)
+    return conn.execute(stmt.order_by(_graph_runs.c.seq).limit(1)).first()
+
+
+def first_active_of_thread(conn: Connection, thread_id: str):
+    """The thread's oldest pending or running run, whatever graph it runs."""
+    stmt = select_runs().where(_graph_runs.c.thread_id == thread_id, STATUS.in_(ACTIVE))
+    return conn.execute(stmt.order_by(_graph_runs.c.seq).limit(1)).first()
+
+
+def last_seq_of_thread(conn: Connection, thread_id: str) -> int | None:
+    return conn.execute(select(func.max(_graph_runs.c.seq)).where(_graph_runs.c.thread_id == thread_id)).scalar()
 
 
 def with_status(conn: Connection, statuses: tuple[str, ...]) -> list[tuple[str, str]]:

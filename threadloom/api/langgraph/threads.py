@@ -1,16 +1,18 @@
-"""/threads (runs of a thread are in runs.py)"""
+"""/threads (runs of a thread are in runs.py), and the stream of all a thread's runs"""
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from threadloom.api.langgraph.assistants import pagination_headers
 from threadloom.api.langgraph.errors import bool_param, int_param, parse_body
+from threadloom.api.langgraph.streaming import sse_response
 from threadloom.api.responses import JSONResponse
 from threadloom.services.langgraph.requests import (
     ThreadCount,
     ThreadCreate,
     ThreadHistory,
     ThreadPatch,
+    ThreadPrune,
     ThreadSearch,
     ThreadStateAtCheckpoint,
     ThreadStateUpdate,
@@ -32,6 +34,11 @@ async def create_thread(request: Request):
 async def search_threads(request: Request):
     page, total, following = await _service(request).search(await parse_body(request, ThreadSearch))
     return JSONResponse(page, headers=pagination_headers(total, following))
+
+
+@router.post("/threads/prune")
+async def prune_threads(request: Request):
+    return JSONResponse(await _service(request).prune(await parse_body(request, ThreadPrune)))
 
 
 @router.post("/threads/count")
@@ -94,3 +101,11 @@ async def post_thread_history(request: Request, thread_id: str):
 async def get_thread_history(request: Request, thread_id: str):
     req = ThreadHistory(limit=int_param(request, "limit", 10, 1, 1000), before=request.query_params.get("before") or None)
     return JSONResponse(await _service(request).history(thread_id, req))
+
+
+@router.get("/threads/{thread_id}/stream")
+async def join_thread_stream(request: Request, thread_id: str):
+    modes = [m for m in request.query_params.getlist("stream_mode") if m]
+    streams = request.app.state.services.langgraph.thread_streams
+    batches = await streams.open(thread_id, modes, request.headers.get("last-event-id") or None)
+    return sse_response(batches, {"Content-Location": f"/threads/{thread_id}/stream"})

@@ -9,6 +9,7 @@ from threadloom.services.langgraph.graph_runs import GraphRuns
 from threadloom.services.langgraph.graph_state import GraphThreadStates
 from threadloom.services.langgraph.requests import RunCreate
 from threadloom.services.langgraph.runs import LangGraphRuns
+from threadloom.services.langgraph.thread_streams import ThreadStreams
 from threadloom.services.langgraph.threads import LangGraphThreads
 from threadloom.services.langgraph.user_graphs import UserGraph
 from threadloom.runtime.events import EventBus
@@ -29,6 +30,7 @@ class LangGraphDoor:
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher,
                                         stop_graph_runs=self.graph_runs.stop)
         self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
+        self.thread_streams = ThreadStreams(db, self.runs)
         self.cron_scheduler = CronScheduler(db, self.create_run)
         self.crons = LangGraphCrons(db, self.catalog, self.assistants, self.cron_scheduler.wake)
 
