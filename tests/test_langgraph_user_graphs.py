@@ -420,3 +420,61 @@ def test_a_broken_langgraph_json_stops_the_start_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "missing.py not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_graph_named_agent_replaces_the_built_in_one_and_env_comes_from_a_dotenv_file(tmp_path, server_factory):
+    (tmp_path / "greeter.py").write_text(
+        "import os\n"
+        "from typing import TypedDict\n"
+        "from langgraph.graph import END, START, StateGraph\n\n\n"
+        "class State(TypedDict, total=False):\n"
+        "    name: str\n"
+        "    reply: str\n\n\n"
+        "def greet(state: State):\n"
+        "    return {'reply': os.environ['GREETER_WORD'] + ', ' + state['name']}\n\n\n"
+        "builder = StateGraph(State)\n"
+        "builder.add_node('greet', greet)\n"
+        "builder.add_edge(START, 'greet')\n"
+        "builder.add_edge('greet', END)\n"
+        "graph = builder.compile()\n"
+    )
+    (tmp_path / "greeter.env").write_text("# read before the graphs load\nGREETER_WORD=Bonjour\n")
+    config = tmp_path / "langgraph.json"
+    config.write_text('{"graphs": {"agent": "./greeter.py:graph"}, "env": "./greeter.env"}')
+    served = server_factory("--langgraph-config", str(config))
+
+    async def go():
+        lg = client(served)
+        [agent] = [a for a in await lg.assistants.search(limit=100) if a["graph_id"] == "agent"]
+        assert "name" in (await lg.assistants.get_schemas(agent["assistant_id"]))["input_schema"]["properties"]
+        # No model is configured: the built-in graph could not answer this; the user's does.
+        result = await lg.runs.wait(None, "agent", input={"name": "Ada"})
+        assert result == {"name": "Ada", "reply": "Bonjour, Ada"}
+
+    run(go())
+
+
+def test_a_drawing_with_xray_shows_the_subgraphs_nodes(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        [nested] = [a for a in await lg.assistants.search(graph_id="nested")]
+        plain = {n["id"] for n in (await lg.assistants.get_graph(nested["assistant_id"]))["nodes"]}
+        deep = {n["id"] for n in (await lg.assistants.get_graph(nested["assistant_id"], xray=True))["nodes"]}
+        assert "child" in plain and not any(node.startswith("child:") for node in plain)
+        assert {"child:shout", "child:mark"} <= deep
+
+    run(go())
+
+
+def test_a_user_graph_run_can_wait_before_it_starts(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create())["thread_id"]
+        later = await lg.runs.create(tid, "progress", input={"steps": 1}, after_seconds=3)
+        # Nothing ran yet.
+        assert (await lg.runs.get(tid, later["run_id"]))["status"] == "pending"
+        assert (await lg.threads.get_state(tid))["values"] == {}
+        assert (await lg.runs.join(tid, later["run_id"]))["done"] == 1
+        assert (await lg.runs.get(tid, later["run_id"]))["status"] == "success"
+
+    run(go())
