@@ -13,8 +13,13 @@ from threadloom.store.json_filters import json_contains
 
 _crons = tables.crons
 _SORT = {
-    "cron_id": _crons.c.id, "assistant_id": _crons.c.assistant_id, "thread_id": _crons.c.thread_id, "next_run_date": _crons.c.next_run_at,
-    "end_time": _crons.c.end_at, "created_at": _crons.c.created_at, "updated_at": _crons.c.updated_at,
+    "cron_id": _crons.c.id,
+    "assistant_id": _crons.c.assistant_id,
+    "thread_id": _crons.c.thread_id,
+    "next_run_date": _crons.c.next_run_at,
+    "end_time": _crons.c.end_at,
+    "created_at": _crons.c.created_at,
+    "updated_at": _crons.c.updated_at,
 }
 
 
@@ -23,7 +28,9 @@ def add(conn: Connection, values: dict) -> None:
 
 
 def get(conn: Connection, cron_id: str):
-    return conn.execute(select(_crons.c.body, _crons.c.next_run_at, _crons.c.project).where(_crons.c.id == cron_id)).first()
+    return conn.execute(
+        select(_crons.c.body, _crons.c.next_run_at, _crons.c.project).where(_crons.c.id == cron_id)
+    ).first()
 
 
 def change(conn: Connection, cron_id: str, **values) -> None:
@@ -45,8 +52,18 @@ def _where(conn: Connection, assistant_id, thread_id, metadata, enabled) -> list
     return conditions
 
 
-def search(conn: Connection, *, assistant_id=None, thread_id=None, metadata=None, enabled=None, sort_by="created_at",
-           descending=True, limit=10, offset=0) -> list:
+def search(
+    conn: Connection,
+    *,
+    assistant_id=None,
+    thread_id=None,
+    metadata=None,
+    enabled=None,
+    sort_by="created_at",
+    descending=True,
+    limit=10,
+    offset=0,
+) -> list:
     key = _SORT[sort_by]
     order = (key.desc(), _crons.c.seq.desc()) if descending else (key.asc(), _crons.c.seq.asc())
     stmt = select(_crons.c.body, _crons.c.next_run_at).where(*_where(conn, assistant_id, thread_id, metadata, enabled))
@@ -62,7 +79,9 @@ def due(conn: Connection, now: int, limit: int = 100) -> list:
     """Crons whose next firing has come: (id, project, next_run_at, schedule, end_at, body)."""
     return conn.execute(
         select(_crons.c.id, _crons.c.project, _crons.c.next_run_at, _crons.c.schedule, _crons.c.end_at, _crons.c.body)
-        .where(_crons.c.next_run_at.is_not(None), _crons.c.next_run_at <= now).order_by(_crons.c.next_run_at).limit(limit)
+        .where(_crons.c.next_run_at.is_not(None), _crons.c.next_run_at <= now)
+        .order_by(_crons.c.next_run_at)
+        .limit(limit)
     ).all()
 
 
@@ -73,5 +92,7 @@ def next_due(conn: Connection) -> int | None:
 
 def claim(conn: Connection, cron_id: str, read_next: int, following: int | None) -> bool:
     """Take the firing at `read_next`: True for exactly one server."""
-    taken = conn.execute(update(_crons).where(_crons.c.id == cron_id, _crons.c.next_run_at == read_next).values(next_run_at=following))
+    taken = conn.execute(
+        update(_crons).where(_crons.c.id == cron_id, _crons.c.next_run_at == read_next).values(next_run_at=following)
+    )
     return bool(taken.rowcount)

@@ -76,9 +76,16 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint = tuple_(_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id)
         for start in range(0, len(keys), _WRITES_PER_QUERY):
             writes = conn.execute(
-                select(_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id, _writes.c.task_id, _writes.c.channel, _writes.c.type,
-                       _writes.c.value)
-                .where(checkpoint.in_(keys[start: start + _WRITES_PER_QUERY]))
+                select(
+                    _writes.c.thread_id,
+                    _writes.c.checkpoint_ns,
+                    _writes.c.checkpoint_id,
+                    _writes.c.task_id,
+                    _writes.c.channel,
+                    _writes.c.type,
+                    _writes.c.value,
+                )
+                .where(checkpoint.in_(keys[start : start + _WRITES_PER_QUERY]))
                 .order_by(_writes.c.task_path, _writes.c.task_id, _writes.c.idx)
             ).all()
             for thread_id, ns, checkpoint_id, task_id, channel, kind, value in writes:
@@ -89,7 +96,11 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
     def _tuple(self, row, pending_writes: list) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent_id, kind, blob, metadata = row
         config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
-        parent = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}} if parent_id else None
+        parent = (
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}}
+            if parent_id
+            else None
+        )
         return CheckpointTuple(
             config=config,
             checkpoint=self.serde.loads_typed((kind, blob)),
@@ -98,8 +109,15 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
             pending_writes=pending_writes,
         )
 
-    _COLUMNS = (_checkpoints.c.thread_id, _checkpoints.c.checkpoint_ns, _checkpoints.c.checkpoint_id, _checkpoints.c.parent_checkpoint_id, _checkpoints.c.type,
-                _checkpoints.c.checkpoint, _checkpoints.c.metadata)
+    _COLUMNS = (
+        _checkpoints.c.thread_id,
+        _checkpoints.c.checkpoint_ns,
+        _checkpoints.c.checkpoint_id,
+        _checkpoints.c.parent_checkpoint_id,
+        _checkpoints.c.type,
+        _checkpoints.c.checkpoint,
+        _checkpoints.c.metadata,
+    )
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         self._loop = asyncio.get_running_loop()
@@ -108,7 +126,9 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = get_checkpoint_id(config)
 
         def read(conn):
-            stmt = select(*self._COLUMNS).where(_checkpoints.c.thread_id == thread_id, _checkpoints.c.checkpoint_ns == ns)
+            stmt = select(*self._COLUMNS).where(
+                _checkpoints.c.thread_id == thread_id, _checkpoints.c.checkpoint_ns == ns
+            )
             if checkpoint_id:
                 stmt = stmt.where(_checkpoints.c.checkpoint_id == checkpoint_id)
             else:
@@ -118,8 +138,14 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
 
         return await self.db.query(read)
 
-    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         """Newest first (checkpoint ids are time-ordered UUIDv6)."""
         self._loop = asyncio.get_running_loop()
 
@@ -154,20 +180,33 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- writing ------------------------------------------------------------------------------
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-                   new_versions: ChannelVersions) -> RunnableConfig:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         self._loop = asyncio.get_running_loop()
         configurable = config["configurable"]
         thread_id, ns = str(configurable["thread_id"]), configurable.get("checkpoint_ns", "")
         kind, blob = self.serde.dumps_typed(checkpoint)
         values = {
-            "thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"],
-            "parent_checkpoint_id": configurable.get("checkpoint_id"), "type": kind, "checkpoint": blob,
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint["id"],
+            "parent_checkpoint_id": configurable.get("checkpoint_id"),
+            "type": kind,
+            "checkpoint": blob,
             "metadata": _json_safe(get_serializable_checkpoint_metadata(config, metadata)),
         }
 
         def write(conn):
-            key = and_(_checkpoints.c.thread_id == thread_id, _checkpoints.c.checkpoint_ns == ns, _checkpoints.c.checkpoint_id == checkpoint["id"])
+            key = and_(
+                _checkpoints.c.thread_id == thread_id,
+                _checkpoints.c.checkpoint_ns == ns,
+                _checkpoints.c.checkpoint_id == checkpoint["id"],
+            )
             if conn.execute(select(_checkpoints.c.seq).where(key)).first() is None:
                 conn.execute(insert(_checkpoints), values)
             else:
@@ -176,8 +215,9 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         await self.db.transact(write)
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         configurable = config["configurable"]
         thread_id, ns = str(configurable["thread_id"]), configurable.get("checkpoint_ns", "")
@@ -185,21 +225,46 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
         rows = []
         for index, (channel, value) in enumerate(writes):
             kind, blob = self.serde.dumps_typed(value)
-            rows.append({"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id, "task_id": task_id,
-                         "task_path": task_path, "idx": WRITES_IDX_MAP.get(channel, index), "channel": channel,
-                         "type": kind, "value": blob})
+            rows.append(
+                {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ns,
+                    "checkpoint_id": checkpoint_id,
+                    "task_id": task_id,
+                    "task_path": task_path,
+                    "idx": WRITES_IDX_MAP.get(channel, index),
+                    "channel": channel,
+                    "type": kind,
+                    "value": blob,
+                }
+            )
         # Special channels (error, interrupt, resume: negative idx) are replaced; a task's
         # other writes are kept as first written (a retried task writes them again).
         special = [row for row in rows if row["idx"] < 0]
         regular = [row for row in rows if row["idx"] >= 0]
-        target = [_writes.c.thread_id, _writes.c.checkpoint_ns, _writes.c.checkpoint_id, _writes.c.task_id, _writes.c.idx]
+        target = [
+            _writes.c.thread_id,
+            _writes.c.checkpoint_ns,
+            _writes.c.checkpoint_id,
+            _writes.c.task_id,
+            _writes.c.idx,
+        ]
 
         def write(conn):
             stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(_writes)
             if special:
-                conn.execute(stmt.on_conflict_do_update(index_elements=target, set_={
-                    "channel": stmt.excluded.channel, "type": stmt.excluded.type, "value": stmt.excluded.value,
-                    "task_path": stmt.excluded.task_path}), special)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=target,
+                        set_={
+                            "channel": stmt.excluded.channel,
+                            "type": stmt.excluded.type,
+                            "value": stmt.excluded.value,
+                            "task_path": stmt.excluded.task_path,
+                        },
+                    ),
+                    special,
+                )
             if regular:
                 conn.execute(stmt.on_conflict_do_nothing(index_elements=target), regular)
 
@@ -239,19 +304,31 @@ class DatabaseCheckpointSaver(BaseCheckpointSaver[str]):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._on_loop(self.aget_tuple(config))
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
         async def collect():
             return [item async for item in self.alist(config, filter=filter, before=before, limit=limit)]
 
         return iter(self._on_loop(collect()))
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return self._on_loop(self.aput(config, checkpoint, metadata, new_versions))
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                   task_path: str = "") -> None:
+    def put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
         return self._on_loop(self.aput_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:

@@ -11,9 +11,16 @@ from threadloom.store.json_filters import json_contains
 
 _assistants = tables.assistants
 COLUMNS = (_assistants.c.id, _assistants.c.graph_id, _assistants.c.created_at, _assistants.c.body, _assistants.c.extra)
-_FIELDS = case((_assistants.c.extra.is_(None), _assistants.c.body), else_=_assistants.c.extra)  # where name and metadata live
-_NAME = func.coalesce(case((_assistants.c.extra.is_(None), _assistants.c.body["name"].as_string()), else_=_assistants.c.extra["name"].as_string()),
-                      "Untitled")
+_FIELDS = case(
+    (_assistants.c.extra.is_(None), _assistants.c.body), else_=_assistants.c.extra
+)  # where name and metadata live
+_NAME = func.coalesce(
+    case(
+        (_assistants.c.extra.is_(None), _assistants.c.body["name"].as_string()),
+        else_=_assistants.c.extra["name"].as_string(),
+    ),
+    "Untitled",
+)
 _SORT = {
     "assistant_id": _assistants.c.id,
     "graph_id": func.lower(func.coalesce(_assistants.c.graph_id, "agent")),
@@ -32,8 +39,18 @@ def _where(conn: Connection, metadata: dict | None, graph_id: str | None, name: 
     return conditions
 
 
-def search(conn: Connection, *, metadata: dict | None, graph_id: str | None, name: str | None, default_graph: str,
-           sort_by: str, descending: bool, limit: int, offset: int) -> tuple[list, int]:
+def search(
+    conn: Connection,
+    *,
+    metadata: dict | None,
+    graph_id: str | None,
+    name: str | None,
+    default_graph: str,
+    sort_by: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list, int]:
     """(a page of rows, how many match)."""
     where = _where(conn, metadata, graph_id, name, default_graph)
     total = conn.execute(select(func.count()).select_from(_assistants).where(*where)).scalar()

@@ -11,7 +11,17 @@ from sqlalchemy import insert as sql_insert
 from threadloom.store import tables
 
 _graph_runs, _runs = tables.langgraph_runs, tables.runs
-COLUMNS = (_graph_runs.c.id, _graph_runs.c.thread_id, _graph_runs.c.assistant_id, _graph_runs.c.engine_run_id, _graph_runs.c.status, _graph_runs.c.seq, _graph_runs.c.body, _runs.c.status, _runs.c.body)
+COLUMNS = (
+    _graph_runs.c.id,
+    _graph_runs.c.thread_id,
+    _graph_runs.c.assistant_id,
+    _graph_runs.c.engine_run_id,
+    _graph_runs.c.status,
+    _graph_runs.c.seq,
+    _graph_runs.c.body,
+    _runs.c.status,
+    _runs.c.body,
+)
 ACTIVE = ("pending", "running")
 ROLLBACK = "rollback"  # internal: cancelled, to be deleted with its engine run once that stops
 
@@ -78,8 +88,11 @@ def last_seq_of_thread(conn: Connection, thread_id: str) -> int | None:
 
 def with_status(conn: Connection, statuses: tuple[str, ...]) -> list[tuple[str, str]]:
     """(thread id, run id) of every run in these statuses."""
-    return conn.execute(select(_graph_runs.c.thread_id, _graph_runs.c.id).select_from(_graph_runs.outerjoin(_runs, _runs.c.id == _graph_runs.c.engine_run_id))
-                        .where(STATUS.in_(statuses))).all()
+    return conn.execute(
+        select(_graph_runs.c.thread_id, _graph_runs.c.id)
+        .select_from(_graph_runs.outerjoin(_runs, _runs.c.id == _graph_runs.c.engine_run_id))
+        .where(STATUS.in_(statuses))
+    ).all()
 
 
 # -- a user graph's runs (their status is their own) -------------------------------------
@@ -91,8 +104,11 @@ def insert(conn: Connection, values: dict) -> None:
 
 def active_of_thread(conn: Connection, thread_id: str) -> list:
     """(id, status) of the thread's pending and running runs, oldest first."""
-    return conn.execute(select(_graph_runs.c.id, _graph_runs.c.status).where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.status.in_(ACTIVE))
-                        .order_by(_graph_runs.c.seq)).all()
+    return conn.execute(
+        select(_graph_runs.c.id, _graph_runs.c.status)
+        .where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.status.in_(ACTIVE))
+        .order_by(_graph_runs.c.seq)
+    ).all()
 
 
 def delete_runs(conn: Connection, run_ids: list[str], status: str | None = None) -> None:
@@ -100,8 +116,9 @@ def delete_runs(conn: Connection, run_ids: list[str], status: str | None = None)
     conn.execute(stmt if status is None else stmt.where(_graph_runs.c.status == status))
 
 
-def set_status(conn: Connection, run_ids: list[str], status: str, *, only_if: str | None = None,
-               body: dict | None = None) -> None:
+def set_status(
+    conn: Connection, run_ids: list[str], status: str, *, only_if: str | None = None, body: dict | None = None
+) -> None:
     values = {"status": status} if body is None else {"status": status, "body": body}
     stmt = update(_graph_runs).where(_graph_runs.c.id.in_(run_ids))
     conn.execute((stmt if only_if is None else stmt.where(_graph_runs.c.status == only_if)).values(**values))
@@ -113,29 +130,48 @@ def set_body(conn: Connection, run_id: str, body: dict) -> None:
 
 def run_ahead(conn: Connection, thread_id: str, run_id: str, seq: int) -> bool:
     """Whether a run of the thread runs, or waits ahead of this one."""
-    return conn.execute(
-        select(_graph_runs.c.id).where(_graph_runs.c.thread_id == thread_id, _graph_runs.c.id != run_id,
-                             (_graph_runs.c.status == "running") | and_(_graph_runs.c.status == "pending", _graph_runs.c.seq < seq)).limit(1)
-    ).first() is not None
+    return (
+        conn.execute(
+            select(_graph_runs.c.id)
+            .where(
+                _graph_runs.c.thread_id == thread_id,
+                _graph_runs.c.id != run_id,
+                (_graph_runs.c.status == "running") | and_(_graph_runs.c.status == "pending", _graph_runs.c.seq < seq),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def stamp(conn: Connection, run_ids: list[str], now: int) -> list:
     """Mark the runs a process holds as alive; returns (id, body) of those running."""
     conn.execute(update(_graph_runs).where(_graph_runs.c.id.in_(run_ids)).values(alive_at=now))
-    return conn.execute(select(_graph_runs.c.id, _graph_runs.c.body).where(_graph_runs.c.id.in_(run_ids), _graph_runs.c.status == "running")).all()
+    return conn.execute(
+        select(_graph_runs.c.id, _graph_runs.c.body).where(
+            _graph_runs.c.id.in_(run_ids), _graph_runs.c.status == "running"
+        )
+    ).all()
 
 
 def stale(conn: Connection, cutoff: int, held: list[str]) -> list:
     """(id, thread id, status, project, alive_at) of active runs nobody stamped since cutoff."""
     return conn.execute(
-        select(_graph_runs.c.id, _graph_runs.c.thread_id, _graph_runs.c.status, _graph_runs.c.project, _graph_runs.c.alive_at)
-        .where(_graph_runs.c.status.in_(ACTIVE), _graph_runs.c.alive_at < cutoff, _graph_runs.c.id.not_in(held))
+        select(
+            _graph_runs.c.id,
+            _graph_runs.c.thread_id,
+            _graph_runs.c.status,
+            _graph_runs.c.project,
+            _graph_runs.c.alive_at,
+        ).where(_graph_runs.c.status.in_(ACTIVE), _graph_runs.c.alive_at < cutoff, _graph_runs.c.id.not_in(held))
     ).all()
 
 
 def claim_stale(conn: Connection, run_id: str, seen_alive_at: int, **values) -> bool:
     """Take over a stale run: True for exactly one process."""
-    stmt = update(_graph_runs).where(_graph_runs.c.id == run_id, _graph_runs.c.alive_at == seen_alive_at).values(**values)
+    stmt = (
+        update(_graph_runs).where(_graph_runs.c.id == run_id, _graph_runs.c.alive_at == seen_alive_at).values(**values)
+    )
     return bool(conn.execute(stmt).rowcount)
 
 

@@ -12,6 +12,7 @@ from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
 
 _threads = tables.threads
+_messages, _steps, _runs, _graph_runs = tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs
 COLUMNS = (_threads.c.id, _threads.c.created_at, _threads.c.updated_at, _threads.c.body, _threads.c.extra)
 _FIELDS = case((_threads.c.extra.is_(None), _threads.c.body), else_=_threads.c.extra)
 _SORT = {"thread_id": _threads.c.id, "created_at": _threads.c.created_at}
@@ -41,14 +42,19 @@ def search(conn: Connection, *, ids: list[str] | None, metadata: dict | None, so
 
 def lock_thread(conn: Connection, thread_id: str):
     """The thread's (body, extra), its row locked for the transaction; None when missing."""
-    return conn.execute(select(_threads.c.body, _threads.c.extra).where(_threads.c.id == thread_id).with_for_update()).first()
+    return conn.execute(
+        select(_threads.c.body, _threads.c.extra).where(_threads.c.id == thread_id).with_for_update()
+    ).first()
 
 
 def keep_graph_state(conn: Connection, thread_id: str, summary: dict) -> None:
     """A user graph's state as the thread object shows it (services/langgraph/graph_state.py)."""
     extra = conn.execute(select(_threads.c.extra).where(_threads.c.id == thread_id)).scalar()
-    conn.execute(update(_threads).where(_threads.c.id == thread_id).values(extra=dict(extra or {}, graph_state=summary),
-                                                           updated_at=int(time.time())))
+    conn.execute(
+        update(_threads)
+        .where(_threads.c.id == thread_id)
+        .values(extra=dict(extra or {}, graph_state=summary), updated_at=int(time.time()))
+    )
 
 
 def exists(conn: Connection, thread_id: str) -> bool:
@@ -63,8 +69,6 @@ def set_extra(conn: Connection, thread_id: str, extra: dict, touch: bool = False
 
 # -- what a built-in graph thread's state is rendered from (services/langgraph/state.py) --
 
-M, S, R, L = tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs
-
 
 def rows_of(conn: Connection, thread_ids: list[str]) -> list:
     return conn.execute(select(*COLUMNS).where(_threads.c.id.in_(thread_ids))).all() if thread_ids else []
@@ -72,34 +76,53 @@ def rows_of(conn: Connection, thread_ids: list[str]) -> list:
 
 def messages_of(conn: Connection, thread_ids: list[str]):
     """(thread id, ordinal, body) of the threads' messages, in order."""
-    return conn.execute(select(M.c.thread_id, M.c.ordinal, M.c.body).where(M.c.thread_id.in_(thread_ids))
-                        .order_by(M.c.seq))
+    return conn.execute(
+        select(_messages.c.thread_id, _messages.c.ordinal, _messages.c.body)
+        .where(_messages.c.thread_id.in_(thread_ids))
+        .order_by(_messages.c.seq)
+    )
 
 
 def steps_of(conn: Connection, thread_ids: list[str]):
     """(thread id, ordinal, body) of the threads' run steps, in order."""
-    return conn.execute(select(S.c.thread_id, S.c.ordinal, S.c.body).where(S.c.thread_id.in_(thread_ids))
-                        .order_by(S.c.seq))
+    return conn.execute(
+        select(_steps.c.thread_id, _steps.c.ordinal, _steps.c.body)
+        .where(_steps.c.thread_id.in_(thread_ids))
+        .order_by(_steps.c.seq)
+    )
 
 
 def runs_of(conn: Connection, thread_ids: list[str]):
     """(thread id, run id, body) of the threads' engine runs."""
-    return conn.execute(select(R.c.thread_id, R.c.id, R.c.body).where(R.c.thread_id.in_(thread_ids)))
+    return conn.execute(select(_runs.c.thread_id, _runs.c.id, _runs.c.body).where(_runs.c.thread_id.in_(thread_ids)))
 
 
 def latest_runs(conn: Connection, thread_ids: list[str]):
     """(thread id, run id, status, body) of each thread's newest engine run."""
-    latest = (select(R.c.thread_id, func.max(R.c.seq).label("seq")).where(R.c.thread_id.in_(thread_ids))
-              .group_by(R.c.thread_id).subquery())
-    return conn.execute(select(R.c.thread_id, R.c.id, R.c.status, R.c.body).join(latest, R.c.seq == latest.c.seq))
+    latest = (
+        select(_runs.c.thread_id, func.max(_runs.c.seq).label("seq"))
+        .where(_runs.c.thread_id.in_(thread_ids))
+        .group_by(_runs.c.thread_id)
+        .subquery()
+    )
+    return conn.execute(
+        select(_runs.c.thread_id, _runs.c.id, _runs.c.status, _runs.c.body).join(latest, _runs.c.seq == latest.c.seq)
+    )
 
 
 def with_runs_waiting(conn: Connection, thread_ids: list[str]) -> list[str]:
     """The threads with a LangGraph run waiting to start (a built-in one with no engine run
     yet) or a user graph's run in flight."""
-    waiting = or_(L.c.status.is_(None), L.c.status.in_(("pending", "running")))
-    return conn.execute(select(L.c.thread_id).where(L.c.thread_id.in_(thread_ids), L.c.engine_run_id.is_(None), waiting)
-                        .distinct()).scalars().all()
+    waiting = or_(_graph_runs.c.status.is_(None), _graph_runs.c.status.in_(("pending", "running")))
+    return (
+        conn.execute(
+            select(_graph_runs.c.thread_id)
+            .where(_graph_runs.c.thread_id.in_(thread_ids), _graph_runs.c.engine_run_id.is_(None), waiting)
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
 
 
 def row_of(conn: Connection, thread_id: str):
@@ -107,5 +130,12 @@ def row_of(conn: Connection, thread_id: str):
 
 
 def active_engine_runs(conn: Connection, thread_id: str) -> list[str]:
-    return conn.execute(select(R.c.id).where(R.c.thread_id == thread_id,
-                                             R.c.status.in_(("queued", "in_progress", "cancelling")))).scalars().all()
+    return (
+        conn.execute(
+            select(_runs.c.id).where(
+                _runs.c.thread_id == thread_id, _runs.c.status.in_(("queued", "in_progress", "cancelling"))
+            )
+        )
+        .scalars()
+        .all()
+    )
