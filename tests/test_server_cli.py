@@ -4,6 +4,7 @@ two servers sharing one PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -258,6 +259,28 @@ def test_migrate_creates_the_schema_and_can_run_again(server_factory, launch):
     server = launch("serve", "--database", database)
     assert httpx.post(server.url + "/v1/threads", headers=BETA).status_code == 200
     assert count_rows(database, "threads") == 1
+
+
+def test_the_migrated_schema_is_the_one_the_code_declares(server_factory):
+    """The migrations and store/tables.py describe the same tables, columns and indexes
+    (alembic's autogenerate comparison finds nothing to add or drop)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from threadloom.store.database import Database
+    from threadloom.store.tables import metadata
+
+    database = server_factory.new_database()
+    assert migrate("--database", database, cwd=server_factory.tmp_dir).returncode == 0
+
+    async def differences():
+        db = Database(database)
+        try:
+            return await db.query(lambda conn: compare_metadata(MigrationContext.configure(conn), metadata))
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(differences()) == []
 
 
 def test_migrate_on_an_unreachable_database_fails_loudly(tmp_path):

@@ -24,7 +24,7 @@ DEFAULT = "default"
 SHARED = "*"  # objects of the server itself (a LangGraph graph's default assistant): every project sees them
 SCOPED: frozenset[Table] = frozenset(
     {tables.assistants, tables.threads, tables.files, tables.vector_stores, tables.langgraph_runs,
-     tables.graph_store_items, tables.crons}
+     tables.graph_store_items, tables.crons, tables.thread_ttls}
 )
 current_project: ContextVar[str | None] = ContextVar("threadloom_project", default=None)
 

@@ -6,7 +6,7 @@ run leases need.
 one-second resolution).
 """
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -223,6 +223,20 @@ graph_checkpoints = Table(
     Column("checkpoint", LargeBinary, nullable=False),
     Column("metadata", Body, nullable=False),
     Index("ux_graph_checkpoints", "thread_id", "checkpoint_ns", "checkpoint_id", unique=True),
+)
+
+# A LangGraph thread's time to live (threads.create/update `ttl`, langgraph.json's
+# checkpointer.ttl): at `expires_at` (epoch seconds) the thread is deleted, or pruned to
+# its latest checkpoint and given another `minutes`.
+thread_ttls = Table(
+    "thread_ttls",
+    metadata,
+    Column("thread_id", String(64), primary_key=True),
+    _project(),
+    Column("strategy", String(16), nullable=False),
+    Column("minutes", Float, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_thread_ttls_expires_at", "expires_at"),
 )
 
 # Writes of a superstep's tasks, kept until the superstep's checkpoint (what a node wrote

@@ -1,6 +1,6 @@
 """Deleting a thread, the one way both doors do it: the thread row and everything that
 lives in it (messages, runs and their steps, LangGraph runs, a graph's checkpoints, the
-crons that run on it)."""
+crons that run on it, its time to live)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ _CONTENTS = (
     tables.graph_checkpoint_writes,
     tables.graph_checkpoints,
     tables.crons,
+    tables.thread_ttls,
 )
 
 
