@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from conftest import stop
 from conftest import test_database_url as database_under_test
@@ -476,5 +476,23 @@ def test_a_user_graph_run_can_wait_before_it_starts(graphs_server):
         assert (await lg.threads.get_state(tid))["values"] == {}
         assert (await lg.runs.join(tid, later["run_id"]))["done"] == 1
         assert (await lg.runs.get(tid, later["run_id"]))["status"] == "success"
+
+    run(go())
+
+
+def test_thread_search_extracts_values_by_path(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create(metadata={"user": {"id": 7}}))["thread_id"]
+        await lg.runs.wait(tid, "tool_agent", input=WEATHER)
+        [found] = await lg.threads.search(ids=[tid], select=["thread_id"], extract={
+            "last": "values.messages[-1].content", "first": "values.messages[0].type", "user": "metadata.user.id",
+            "tool": "values.messages[1].tool_calls[0].name", "missing": "values.nothing", "past_end": "values.messages[99]"})
+        assert found == {"thread_id": tid, "extracted": {
+            "last": "The weather: sunny in Paris", "first": "human", "user": 7, "tool": "get_weather", "missing": None,
+            "past_end": None}}
+        for extract in ({"x": "status"}, {"x": ""}, {f"k{i}": "values" for i in range(11)}):
+            with pytest.raises(UnprocessableEntityError):
+                await lg.threads.search(ids=[tid], extract=extract)
 
     run(go())

@@ -26,11 +26,11 @@ log = logging.getLogger("threadloom")
 
 def create_app(settings: Settings, migrate: bool = True) -> FastAPI:
     # The user's graphs are imported before the server starts: a broken langgraph.json stops it.
-    user_graphs = load_config(settings.langgraph_config) if settings.langgraph_config else {}
+    graph_config = load_config(settings.langgraph_config) if settings.langgraph_config else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        process = ThreadloomProcess(settings, executes=settings.executes, migrate=migrate, user_graphs=user_graphs)
+        process = ThreadloomProcess(settings, executes=settings.executes, migrate=migrate, graph_config=graph_config)
         app.state.services = process.services()
         app.state.drain = process.drain
         app.state.process = process

@@ -21,7 +21,7 @@ from threadloom.engine.code_interpreter import CodeInterpreterTool
 from threadloom.engine.executor import RunExecutor
 from threadloom.engine.run_writer import RunWriter
 from threadloom.services.langgraph.door import LangGraphDoor
-from threadloom.services.langgraph.user_graphs import UserGraph
+from threadloom.services.langgraph.user_graphs import GraphConfig
 from threadloom.llm.routing import ModelRouter
 from threadloom.llm.tokenizer import count_o200k
 from threadloom.retrieval.embedders import OpenAICompatEmbedder, local_embedder
@@ -128,7 +128,7 @@ class ThreadloomProcess:
     (serve --no-executor) leaves both to the workers and wakes them over the bus."""
 
     def __init__(self, settings: Settings, executes: bool, migrate: bool = True,
-                 user_graphs: dict[str, UserGraph] | None = None):
+                 graph_config: GraphConfig | None = None):
         self.settings = settings
         self.migrate = migrate  # False: the command line brought the schema up to date
         self.executes = executes
@@ -158,8 +158,8 @@ class ThreadloomProcess:
         self.runs = RunService(self.db, self.bus, self.writer, self.dispatcher, self.linker, run_ttl=settings.run_ttl)
         self.models = ModelReadiness(self.router)
         self.langgraph: LangGraphDoor | None = None
-        self.user_graphs = user_graphs or {}
-        self._langgraph_tasks: list[asyncio.Task] = []  # its sweep and its cron scheduler
+        self.graph_config = graph_config or GraphConfig()
+        self._langgraph_tasks: list[asyncio.Task] = []  # its sweeps and its cron scheduler
         self.code_problem = code_problem
 
     def _bus(self):
@@ -181,7 +181,7 @@ class ThreadloomProcess:
 
     def services(self) -> Services:
         if self.langgraph is None:
-            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs, self.user_graphs)
+            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs, self.graph_config)
         return Services(
             db=self.db,
             assistants=AssistantService(self.db, self.linker),
@@ -215,6 +215,7 @@ class ThreadloomProcess:
         if self.langgraph is not None:
             loop = asyncio.get_running_loop()
             self._langgraph_tasks = [loop.create_task(self.langgraph.runs.sweep_forever()),
+                                     loop.create_task(self.langgraph.threads.sweep_forever(self.graph_config.sweep_seconds)),
                                      loop.create_task(self.langgraph.cron_scheduler.run_forever())]
         self.banner(listen)
         if self.executes:

@@ -142,8 +142,9 @@ def _namespace_matches(namespace: tuple[str, ...], path: tuple[str, ...], kind: 
 class DatabaseStore(BaseStore):
     supports_ttl = True
 
-    def __init__(self, db):
+    def __init__(self, db, ttl_config: dict | None = None):
         self.db = db
+        self.ttl_config = ttl_config  # langgraph.json's store.ttl: items' default TTL, refresh on read
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:

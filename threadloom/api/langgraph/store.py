@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from fastapi import APIRouter, Request
-from langgraph.store.base import InvalidNamespaceError, Item, SearchItem
+from langgraph.store.base import NOT_PROVIDED, InvalidNamespaceError, Item, SearchItem
 from starlette.responses import Response
 
 from threadloom.api.langgraph.errors import parse_body
@@ -45,7 +45,8 @@ def item_wire(item: Item) -> dict:
 async def put_item(request: Request):
     req = await parse_body(request, StorePut)
     with _store_refusals():
-        await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=req.ttl)
+        # No ttl: the store's default (langgraph.json's store.ttl), if it has one.
+        await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=NOT_PROVIDED if req.ttl is None else req.ttl)
     return Response(status_code=204)
 
 

@@ -11,7 +11,7 @@ from threadloom.services.langgraph.requests import RunCreate
 from threadloom.services.langgraph.runs import LangGraphRuns
 from threadloom.services.langgraph.thread_streams import ThreadStreams
 from threadloom.services.langgraph.threads import LangGraphThreads
-from threadloom.services.langgraph.user_graphs import UserGraph
+from threadloom.services.langgraph.user_graphs import GraphConfig
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store.database import Database
@@ -21,15 +21,16 @@ from threadloom.store.graph_items import DatabaseStore
 
 
 class LangGraphDoor:
-    def __init__(self, db: Database, bus: EventBus, runs: RunService, user_graphs: dict[str, UserGraph] | None = None):
-        self.catalog = GraphCatalog(user_graphs)
+    def __init__(self, db: Database, bus: EventBus, runs: RunService, config: GraphConfig | None = None):
+        config = config or GraphConfig()
+        self.catalog = GraphCatalog(config.graphs)
         checkpointer = DatabaseCheckpointSaver(db)
-        self.store = DatabaseStore(db)
+        self.store = DatabaseStore(db, ttl_config=config.store_ttl)
         self.assistants = LangGraphAssistants(db, self.catalog)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher,
-                                        stop_graph_runs=self.graph_runs.stop)
-        self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs)
+                                        stop_graph_runs=self.graph_runs.stop, default_ttl=config.thread_ttl)
+        self.runs = LangGraphRuns(db, bus, runs, self.catalog, self.graph_runs, config.thread_ttl)
         self.thread_streams = ThreadStreams(db, self.runs)
         self.cron_scheduler = CronScheduler(db, self.create_run)
         self.crons = LangGraphCrons(db, self.catalog, self.assistants, self.cron_scheduler.wake)

@@ -40,6 +40,7 @@ from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, Ru
 from threadloom.services.langgraph.state import BUSY_ENGINE, interrupt_of, load_snapshots
 from threadloom.services.langgraph.stream import error_payload
 from threadloom.services.langgraph.threads import insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.user_graphs import ThreadTTL
 from threadloom.services.langgraph.timestamps import now_iso
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
@@ -147,8 +148,9 @@ class EngineRunQueue:
     """The built-in graph's runs: their creation, each thread's queue, their waits."""
 
     def __init__(self, db: Database, bus: EventBus, engine: RunService, catalog: GraphCatalog,
-                 background: BackgroundTasks):
+                 background: BackgroundTasks, default_ttl: ThreadTTL | None = None):
         self.db = db
+        self.default_ttl = default_ttl  # of the threads a run makes (if_not_exists="create")
         self.bus = bus
         self.engine = engine
         self.catalog = catalog
@@ -232,7 +234,7 @@ class EngineRunQueue:
         if thread is None:
             if p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
-            insert_langgraph_thread(conn, p.thread_id, {})
+            insert_langgraph_thread(conn, p.thread_id, {}, self.default_ttl)
         active = langgraph_engine_runs.active_engine_run(conn, p.thread_id)
         pending = langgraph_engine_runs.waiting_run_ids(conn, p.thread_id)
         engine_busy = active is not None and active[1] != "requires_action"

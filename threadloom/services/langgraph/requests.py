@@ -111,17 +111,26 @@ class AssistantSetLatest(LangGraphModel):
     version: int
 
 
+class ThreadTimeToLive(LangGraphModel):
+    ttl: float = Field(gt=0)  # minutes
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+# A thread's TTL: minutes (deleted then), or {"ttl": minutes, "strategy": ...}.
+ThreadTTLField = Union[Annotated[float, Field(gt=0)], ThreadTimeToLive, None]
+
+
 class ThreadCreate(LangGraphModel):
     thread_id: str | None = None
     metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
-    ttl: Any = None
+    ttl: ThreadTTLField = None
     supersteps: list[dict] | None = None
 
 
 class ThreadPatch(LangGraphModel):
     metadata: Metadata | None = None
-    ttl: Any = None
+    ttl: ThreadTTLField = None
 
 
 class ThreadPrune(LangGraphModel):
@@ -139,6 +148,7 @@ class ThreadSearch(LangGraphModel):
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: SortOrder | None = None
     select: list[str] | None = None
+    extract: dict[str, str] | None = None  # alias: path (services/langgraph/thread_extracts.py)
 
 
 class ThreadCount(LangGraphModel):

@@ -24,6 +24,7 @@ from threadloom.services.langgraph.state import BUSY_ENGINE
 from threadloom.services.langgraph.stream import StreamEvent
 from threadloom.services.langgraph.temporary_threads import TemporaryThreads
 from threadloom.services.langgraph.threads import insert_langgraph_thread, label_thread
+from threadloom.services.langgraph.user_graphs import ThreadTTL
 from threadloom.runtime.events import EventBus
 from threadloom.services.runs import RunService
 from threadloom.store import langgraph_runs, langgraph_threads
@@ -33,11 +34,13 @@ log = logging.getLogger("threadloom.langgraph")
 
 
 class LangGraphRuns:
-    def __init__(self, db: Database, bus: EventBus, engine: RunService, catalog: GraphCatalog, graph_runs: GraphRuns):
+    def __init__(self, db: Database, bus: EventBus, engine: RunService, catalog: GraphCatalog, graph_runs: GraphRuns,
+                 default_ttl: ThreadTTL | None = None):
         self.db = db
         self.catalog = catalog
+        self.default_ttl = default_ttl  # of the threads a run makes (if_not_exists="create")
         self.background = BackgroundTasks()
-        self.queue = EngineRunQueue(db, bus, engine, catalog, self.background)
+        self.queue = EngineRunQueue(db, bus, engine, catalog, self.background, default_ttl)
         self.streams = EngineRunStreams(db, bus, self.queue, self.cancel_later)
         self.graph_runs = graph_runs
         self.temporary = TemporaryThreads(db, self.queue.reload, self.until_done)
@@ -113,7 +116,7 @@ class LangGraphRuns:
             if thread is None and p.if_not_exists != "create":
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
             if thread is None:
-                insert_langgraph_thread(conn, p.thread_id, {})
+                insert_langgraph_thread(conn, p.thread_id, {}, self.default_ttl)
             label_thread(conn, p.thread_id, p.assistant_id, thread, lg_assistant["graph_id"])
             kwargs = run_kwargs(p, check_config(p.payload.config), p.payload, lg_assistant["graph_id"])
             return self.graph_runs.create_tx(conn, p, lg_assistant, kwargs, thread is not None)

@@ -3,6 +3,8 @@ OpenAI door uses. `threads.extra` keeps the LangGraph metadata (any JSON) and co
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from typing import Callable
@@ -14,6 +16,7 @@ from threadloom.domain.thread import CreateThreadRequest, new_thread
 from threadloom.services.langgraph.assistants import contained
 from threadloom.services.langgraph.graph_state import GraphThreadStates
 from threadloom.services.langgraph.search_pages import search_page
+from threadloom.services.langgraph.thread_extracts import check_paths, extracted
 from threadloom.services.langgraph.errors import Conflict, NotFound, Unprocessable
 from threadloom.services.langgraph.ids import check_thread_id, is_uuid
 from threadloom.services.langgraph.messages import parse_input
@@ -26,6 +29,7 @@ from threadloom.services.langgraph.requests import (
     ThreadPrune,
     ThreadSearch,
     ThreadStateUpdate,
+    ThreadTimeToLive,
 )
 from threadloom.services.langgraph.state import (
     EMPTY_STATE,
@@ -37,20 +41,35 @@ from threadloom.services.langgraph.state import (
     thread_states,
     thread_wire,
 )
+from threadloom.services.langgraph.user_graphs import ThreadTTL
 from threadloom.services.threads import message_row
-from threadloom.store import langgraph_runs, langgraph_threads
+from threadloom.store import langgraph_runs, langgraph_threads, thread_ttls
 from threadloom.store.database import Database
 from threadloom.store.threads import copy_checkpoints, copy_contents, delete_thread, keep_latest_checkpoints
 from threadloom.store.objects import message_store, thread_store
+
+
+log = logging.getLogger("threadloom.langgraph")
+
+
+def _ttl_of(value) -> ThreadTTL | None:
+    """A request's `ttl` (minutes, or {"ttl": minutes, "strategy": ...})."""
+    if value is None:
+        return None
+    if isinstance(value, ThreadTimeToLive):
+        return ThreadTTL(value.strategy, value.ttl)
+    return ThreadTTL("delete", float(value))
 
 
 def thread_not_found(thread_id: str) -> NotFound:
     return NotFound(f"Thread with ID {thread_id} not found")
 
 
-def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | None) -> dict:
+def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | None, ttl: ThreadTTL | None = None) -> dict:
     body = new_thread(CreateThreadRequest(), thread_id)
     thread_store.insert(conn, body, updated_at=body["created_at"], extra={"metadata": metadata or {}, "config": {}})
+    if ttl is not None:
+        thread_ttls.set_ttl(conn, thread_id, ttl.strategy, ttl.minutes, body["created_at"])
     return body
 
 
@@ -77,11 +96,13 @@ def append_messages(conn: Connection, thread_id: str, values, param: str = "valu
 
 class LangGraphThreads:
     def __init__(self, db: Database, graph_states: GraphThreadStates, dispatcher=None,
-                 stop_graph_runs: Callable[[list[str]], None] = lambda run_ids: None):
+                 stop_graph_runs: Callable[[list[str]], None] = lambda run_ids: None,
+                 default_ttl: ThreadTTL | None = None):
         self.db = db
         self.graph_states = graph_states
         self.dispatcher = dispatcher
         self.stop_graph_runs = stop_graph_runs  # a user graph's runs executing here
+        self.default_ttl = default_ttl  # langgraph.json's checkpointer.ttl
 
     def _user_graph(self, snapshot: Snapshot) -> str | None:
         """The user graph whose checkpoints hold this thread's state (None: the built-in graph's)."""
@@ -105,7 +126,7 @@ class LangGraphThreads:
                 if (req.if_exists or "raise") == "raise":
                     raise Conflict(f"Thread with ID {thread_id} already exists")
                 return None
-            body = insert_langgraph_thread(conn, thread_id, req.metadata)
+            body = insert_langgraph_thread(conn, thread_id, req.metadata, _ttl_of(req.ttl) or self.default_ttl)
             for i, superstep in enumerate(req.supersteps or []):
                 for j, change in enumerate(superstep.get("updates") or []):
                     if change.get("values") is not None:
@@ -133,6 +154,8 @@ class LangGraphThreads:
             extra["metadata"] = merged_metadata(thread.metadata, req.metadata)
             extra.setdefault("config", {})
             langgraph_threads.set_extra(conn, thread_id, extra, touch=True)
+            if (ttl := _ttl_of(req.ttl)) is not None:
+                thread_ttls.set_ttl(conn, thread_id, ttl.strategy, ttl.minutes, int(time.time()))
 
         await self.db.transact(change)
         return await self.get(thread_id)
@@ -180,6 +203,32 @@ class LangGraphThreads:
         keep_latest_checkpoints(conn, thread_id)
         return True
 
+    async def sweep_forever(self, interval: float) -> None:
+        """In every server: threads whose TTL ran out are deleted, or pruned to their
+        latest checkpoint (and given another TTL), by whichever server sees them first."""
+        while True:
+            try:
+                await self.sweep_expired()
+            except Exception as exc:  # the database is away: the next sweep tries again
+                log.warning("could not sweep expired LangGraph threads: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def sweep_expired(self) -> None:
+        now = int(time.time())
+        for thread_id, _project, strategy, minutes in await self.db.query(lambda conn: thread_ttls.due(conn, now)):
+            if strategy == "delete":
+                try:
+                    await self.delete(thread_id)
+                except NotFound:  # another server swept it first
+                    pass
+                continue
+
+            def prune(conn, thread_id=thread_id, minutes=minutes):
+                keep_latest_checkpoints(conn, thread_id)
+                thread_ttls.rearm(conn, thread_id, now + round(minutes * 60))
+
+            await self.db.transact(prune)
+
     async def copy(self, thread_id: str) -> dict:
         check_thread_id(thread_id)
         new_id = str(uuid.uuid4())
@@ -202,6 +251,8 @@ class LangGraphThreads:
         return await self.get(new_id)
 
     async def search(self, req: ThreadSearch) -> tuple[list[dict], int, int | None]:
+        if req.extract:
+            check_paths(req.extract)
         descending = (req.sort_order or "desc").lower() == "desc"
         sort_by = req.sort_by or "created_at"
         by_state = bool(req.status or req.values or sort_by in ("status", "updated_at", "state_updated_at"))
@@ -235,7 +286,12 @@ class LangGraphThreads:
             return [s for _, s in ordered[req.offset: req.offset + req.limit]], len(ordered)
 
         snapshots, total = await self.db.query(read)
-        return search_page([thread_wire(s) for s in snapshots], req.select, total, req.offset, req.limit)
+        threads = [thread_wire(s) for s in snapshots]
+        page, total, following = search_page(threads, req.select, total, req.offset, req.limit)
+        if req.extract:
+            for shown, thread in zip(page, threads):
+                shown["extracted"] = extracted(thread, req.extract)
+        return page, total, following
 
     async def count(self, req: ThreadCount) -> int:
         _, total, _ = await self.search(ThreadSearch(metadata=req.metadata, values=req.values, status=req.status, limit=1))

@@ -7,7 +7,12 @@ is a compiled graph, a `StateGraph` (compiled here), or a factory: a function (s
 async) taking the run's config, or nothing, and returning one of those. `dependencies`
 are put on `sys.path` (LangGraph's CLI installs them into its image; here they are
 expected to be installed already or be plain source folders). `env` is a dotenv file or
-a mapping, applied to this process before the graphs are imported.
+a mapping, applied to this process before the graphs are imported. `checkpointer.ttl`
+(threads deleted, or pruned to their latest checkpoint, some minutes after they are made)
+and `store.ttl` (items' default lifetime, refreshed on read) are applied as LangGraph's
+server applies them. What this server does not do stops it with one line (`auth`: use
+--api-key; `encryption`; `store.index`: no vector search), and the deployment options that
+change nothing here (`http`, `ui`, `webhooks`) are logged as ignored.
 
 Each run gets the graph with threadloom's checkpointer and store attached.
 """
@@ -18,6 +23,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -28,8 +34,37 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
 
+log = logging.getLogger("threadloom.langgraph")
+
+# Keys of langgraph.json that only say how LangGraph's CLI builds its image.
+_BUILD_KEYS = frozenset({"$schema", "python_version", "node_version", "pip_config_file", "pip_installer", "base_image",
+                         "image_distro", "dockerfile_lines", "keep_pkg_tools", "api_version"})
+_REFUSED = {
+    "auth": "custom authentication is not supported; use --api-key",
+    "encryption": "encryption of stored data is not supported",
+}
+_IGNORED = frozenset({"http", "ui", "ui_config", "webhooks"})
+
+
 class GraphConfigError(Exception):
     """langgraph.json, or a graph it names, cannot be loaded (said in one line at startup)."""
+
+
+@dataclass(frozen=True)
+class ThreadTTL:
+    """What happens to a thread `minutes` after it is made (or its TTL is set): `delete`
+    it, or `keep_latest` (drop all but its latest checkpoint; again every `minutes`)."""
+
+    strategy: str
+    minutes: float
+
+
+@dataclass
+class GraphConfig:
+    graphs: dict[str, "UserGraph"] = field(default_factory=dict)
+    thread_ttl: ThreadTTL | None = None  # checkpointer.ttl: the default of threads made without one
+    store_ttl: dict | None = None  # store.ttl, as LangGraph's TTLConfig
+    sweep_seconds: float = 5.0  # how often expired threads are looked for
 
 
 @dataclass
@@ -75,7 +110,7 @@ def _attach(value, checkpointer, store, graph_id: str) -> Pregel:
     raise GraphConfigError(f"graph '{graph_id}' is a {type(value).__name__}, not a LangGraph graph")
 
 
-def load_config(path: str | Path) -> dict[str, UserGraph]:
+def load_config(path: str | Path) -> GraphConfig:
     """Read langgraph.json and import every graph it names (errors say which and why)."""
     path = Path(path).resolve()
     try:
@@ -92,15 +127,67 @@ def load_config(path: str | Path) -> dict[str, UserGraph]:
             folder = str((base / dependency).resolve())
             if folder not in sys.path:
                 sys.path.insert(0, folder)
+    loaded = GraphConfig()
+    _runtime_options(config, loaded, path)
     _apply_env(config.get("env"), base)
-    graphs: dict[str, UserGraph] = {}
+    graphs = loaded.graphs
     for graph_id, spec in config["graphs"].items():
         if isinstance(spec, dict):  # {"path": "...", "description": "..."}
             spec = spec.get("path")
         if not isinstance(spec, str) or ":" not in spec:
             raise GraphConfigError(f"{path}: graph '{graph_id}' must be 'file.py:name' or 'module:name', not {spec!r}")
         graphs[graph_id] = UserGraph(graph_id, spec, _import(graph_id, spec, base))
-    return graphs
+    return loaded
+
+
+def _minutes(value, where: str, path: Path) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise GraphConfigError(f"{path}: {where} must be a number of minutes above 0, not {value!r}")
+    return float(value)
+
+
+def _section(config: dict, name: str, path: Path) -> dict:
+    section = config.get(name) or {}
+    if not isinstance(section, dict):
+        raise GraphConfigError(f"{path}: '{name}' must be an object")
+    return section
+
+
+def _runtime_options(config: dict, loaded: GraphConfig, path: Path) -> None:
+    """What langgraph.json asks of the server besides its graphs."""
+    for key, why in _REFUSED.items():
+        if config.get(key):
+            raise GraphConfigError(f"{path}: '{key}': {why}")
+    store = _section(config, "store", path)
+    if store.get("index"):
+        raise GraphConfigError(f"{path}: 'store.index': vector search of the store is not supported "
+                               "(a search query ranks items by the words they share)")
+    checkpointer = _section(config, "checkpointer", path)
+    sweeps = []
+    if checkpointer.get("ttl"):
+        ttl = checkpointer["ttl"]
+        strategy = ttl.get("strategy", "delete")
+        if strategy not in ("delete", "keep_latest"):
+            raise GraphConfigError(f"{path}: checkpointer.ttl.strategy must be 'delete' or 'keep_latest'")
+        minutes = _minutes(ttl.get("default_ttl"), "checkpointer.ttl.default_ttl", path)
+        loaded.thread_ttl = ThreadTTL(strategy, minutes) if minutes else None
+        sweeps.append(_minutes(ttl.get("sweep_interval_minutes"), "checkpointer.ttl.sweep_interval_minutes", path))
+    if store.get("ttl"):
+        ttl = store["ttl"]
+        loaded.store_ttl = {"refresh_on_read": bool(ttl.get("refresh_on_read", True)),
+                            "default_ttl": _minutes(ttl.get("default_ttl"), "store.ttl.default_ttl", path)}
+        _minutes(ttl.get("sweep_interval_minutes"), "store.ttl.sweep_interval_minutes", path)  # expired items are never read
+    sweeps = [m for m in sweeps if m]
+    if sweeps:
+        loaded.sweep_seconds = min(sweeps) * 60
+    other = set(checkpointer) - {"ttl"}
+    ignored = sorted({k for k in config if k in _IGNORED and config[k]} | {f"checkpointer.{k}" for k in other})
+    unknown = sorted(set(config) - _BUILD_KEYS - _IGNORED - set(_REFUSED) - {"graphs", "dependencies", "env", "store",
+                                                                            "checkpointer"})
+    if ignored or unknown:
+        log.warning("langgraph.json: ignored (this server does not do it): %s", ", ".join(ignored + unknown))
 
 
 def _apply_env(env, base: Path) -> None:
