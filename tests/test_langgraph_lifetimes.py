@@ -115,7 +115,7 @@ def _start(config: Path, tmp_path: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("options, said", [
     ({"auth": {"path": "./auth.py:auth"}}, "'auth': custom authentication is not supported; use --api-key"),
-    ({"store": {"index": {"embed": "openai:text-embedding-3-small", "dims": 1536}}}, "'store.index'"),
+    ({"store": {"index": {"fields": "text"}}}, "store.index must be an object whose 'fields' is a list"),
     ({"checkpointer": {"ttl": {"default_ttl": -3}}}, "checkpointer.ttl.default_ttl must be a number of minutes"),
 ])
 def test_what_langgraph_json_asks_and_this_server_does_not_do_stops_it(tmp_path, options, said):

@@ -5,7 +5,9 @@ same items a graph sees as its store (tests/test_langgraph_user_graphs.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -189,3 +191,36 @@ def test_keys_round_trip(server, key):
     ns = _ns()
     run(client(server).store.put_item(ns, key, {"k": key}))
     assert run(client(server).store.get_item(ns, key))["value"] == {"k": key}
+
+
+def test_a_vector_index_ranks_the_store_by_meaning(tmp_path, server_factory):
+    """langgraph.json's store.index, embedded by the server's own embedder (the offline
+    all-MiniLM-L6-v2 by default), whatever model `embed` names."""
+    config = tmp_path / "langgraph.json"
+    progress = Path(__file__).parent / "graphs" / "progress.py"
+    config.write_text(json.dumps({"graphs": {"progress": f"{progress}:graph"}, "store": {"index": {
+        "embed": "openai:text-embedding-3-small", "dims": 1536, "fields": ["text"]}}}))
+    served = server_factory("--langgraph-config", str(config))
+
+    async def go():
+        lg = client(served)
+        facts = {"hiking": "I spend my weekends hiking up mountain trails",
+                 "sushi": "My favourite dinner is salmon sushi with rice",
+                 "python": "I write Python programs for a living"}
+        for key, text in facts.items():
+            await lg.store.put_item(["user", "facts"], key, {"text": text, "source": "chat"})
+        await lg.store.put_item(["user", "facts"], "unindexed", {"text": "I like walking in the hills"}, index=False)
+
+        found = (await lg.store.search_items(["user"], query="outdoor walks in the mountains", limit=10))["items"]
+        assert sorted(item["key"] for item in found) == ["hiking", "python", "sushi", "unindexed"]
+        assert found[0]["key"] == "hiking" and found[-1]["key"] == "unindexed"
+        assert found[0]["score"] > found[1]["score"] >= found[2]["score"] and found[-1]["score"] is None
+        food = await lg.store.search_items(["user"], query="what do I like to eat?", limit=1)
+        assert [item["key"] for item in food["items"]] == ["sushi"]
+        # Filters narrow before the ranking; a changed value is embedded again.
+        await lg.store.put_item(["user", "facts"], "python", {"text": "I cook Italian pasta every evening", "source": "form"})
+        chat = await lg.store.search_items(["user"], query="cooking pasta", filter={"source": "chat"}, limit=10)
+        assert "python" not in [item["key"] for item in chat["items"]]
+        assert (await lg.store.search_items(["user"], query="cooking pasta", limit=1))["items"][0]["key"] == "python"
+
+    run(go())

@@ -181,7 +181,7 @@ class ThreadloomProcess:
 
     def services(self) -> Services:
         if self.langgraph is None:
-            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs, self.graph_config)
+            self.langgraph = LangGraphDoor(self.db, self.bus, self.runs, self.graph_config, self.embedder)
         return Services(
             db=self.db,
             assistants=AssistantService(self.db, self.linker),

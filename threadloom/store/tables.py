@@ -271,6 +271,9 @@ graph_store_items = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),  # TTL: microseconds, None for never
     Column("ttl_us", BigInteger, nullable=True),  # the TTL itself, for reads that refresh it
+    # With a vector index (langgraph.json's store.index): the indexed fields' unit vectors,
+    # float32, one after the other.
+    Column("embedding", LargeBinary, nullable=True),
     Index("ux_graph_store_items", "project", "namespace", "key", unique=True),
 )
 

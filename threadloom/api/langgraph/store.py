@@ -13,6 +13,8 @@ from threadloom.api.langgraph.errors import parse_body
 from threadloom.api.responses import JSONResponse
 from threadloom.services.langgraph.errors import Unprocessable
 from threadloom.services.langgraph.requests import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from threadloom.domain.errors import Unavailable
+from threadloom.retrieval.embedders import EmbeddingError
 from threadloom.store.graph_items import RefusedItem
 
 router = APIRouter()
@@ -26,11 +28,13 @@ def _store(request: Request):
 def _store_refusals():
     """What the store refuses and the request models let through (a namespace empty to
     put, a root label "langgraph", a bad prefix or suffix label, a NUL character): bad
-    input, a 422."""
+    input, a 422. An embedder that fails (store.index) is the server's trouble."""
     try:
         yield
     except (InvalidNamespaceError, RefusedItem) as exc:
         raise Unprocessable(str(exc)) from None
+    except EmbeddingError as exc:  # store.index: the embedder could not embed the value or query
+        raise Unavailable(f"The store's embedding model failed: {exc}") from None
 
 
 def item_wire(item: Item) -> dict:
@@ -46,7 +50,8 @@ async def put_item(request: Request):
     req = await parse_body(request, StorePut)
     with _store_refusals():
         # No ttl: the store's default (langgraph.json's store.ttl), if it has one.
-        await _store(request).aput(tuple(req.namespace), req.key, req.value, ttl=NOT_PROVIDED if req.ttl is None else req.ttl)
+        await _store(request).aput(tuple(req.namespace), req.key, req.value, index=req.index,
+                                   ttl=NOT_PROVIDED if req.ttl is None else req.ttl)
     return Response(status_code=204)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from threadloom.services.langgraph.assistants import LangGraphAssistants
 from threadloom.services.langgraph.catalog import GraphCatalog
 from threadloom.services.langgraph.crons import CronScheduler, LangGraphCrons
@@ -17,15 +19,30 @@ from threadloom.services.runs import RunService
 from threadloom.store.database import Database
 
 from threadloom.store.graph_checkpoints import DatabaseCheckpointSaver
-from threadloom.store.graph_items import DatabaseStore
+from threadloom.store.graph_items import DatabaseStore, StoreIndex
+
+log = logging.getLogger("threadloom.langgraph")
+
+
+def store_index(config: GraphConfig, embedder) -> StoreIndex | None:
+    """langgraph.json's store.index, embedded by the server's embedder: a config naming
+    another model (`embed`) or size (`dims`) is told which one does the work."""
+    if config.store_index is None or embedder is None:
+        return None
+    asked, dims = config.store_index["embed"], config.store_index["dims"]
+    if (asked and asked != embedder.model) or (dims and embedder.dimensions and dims != embedder.dimensions):
+        log.warning("langgraph.json: store.index asks for %s (%s dims); the store is embedded by %s (%s dims), "
+                    "the server's embedder", asked or "a model", dims or "?", embedder.model, embedder.dimensions or "?")
+    return StoreIndex(embedder, config.store_index["fields"])
 
 
 class LangGraphDoor:
-    def __init__(self, db: Database, bus: EventBus, runs: RunService, config: GraphConfig | None = None):
+    def __init__(self, db: Database, bus: EventBus, runs: RunService, config: GraphConfig | None = None,
+                 embedder=None):
         config = config or GraphConfig()
         self.catalog = GraphCatalog(config.graphs)
         checkpointer = DatabaseCheckpointSaver(db)
-        self.store = DatabaseStore(db, ttl_config=config.store_ttl)
+        self.store = DatabaseStore(db, ttl_config=config.store_ttl, index=store_index(config, embedder))
         self.assistants = LangGraphAssistants(db, self.catalog)
         self.graph_runs = GraphRuns(db, bus, self.catalog, checkpointer, self.store)
         self.threads = LangGraphThreads(db, GraphThreadStates(self.catalog, checkpointer, self.store), runs.dispatcher,

@@ -10,8 +10,9 @@ expected to be installed already or be plain source folders). `env` is a dotenv 
 a mapping, applied to this process before the graphs are imported. `checkpointer.ttl`
 (threads deleted, or pruned to their latest checkpoint, some minutes after they are made)
 and `store.ttl` (items' default lifetime, refreshed on read) are applied as LangGraph's
-server applies them. What this server does not do stops it with one line (`auth`: use
---api-key; `encryption`; `store.index`: no vector search), and the deployment options that
+server applies them; `store.index` gives the store semantic search, with the server's own
+embedder (`--embeddings`) whatever model `embed` names. What this server does not do stops
+it with one line (`auth`: use --api-key; `encryption`), and the deployment options that
 change nothing here (`http`, `ui`, `webhooks`) are logged as ignored.
 
 Each run gets the graph with threadloom's checkpointer and store attached.
@@ -64,6 +65,7 @@ class GraphConfig:
     graphs: dict[str, "UserGraph"] = field(default_factory=dict)
     thread_ttl: ThreadTTL | None = None  # checkpointer.ttl: the default of threads made without one
     store_ttl: dict | None = None  # store.ttl, as LangGraph's TTLConfig
+    store_index: dict | None = None  # store.index: {"fields": [...], "embed": ..., "dims": ...}
     sweep_seconds: float = 5.0  # how often expired threads are looked for
 
 
@@ -162,8 +164,12 @@ def _runtime_options(config: dict, loaded: GraphConfig, path: Path) -> None:
             raise GraphConfigError(f"{path}: '{key}': {why}")
     store = _section(config, "store", path)
     if store.get("index"):
-        raise GraphConfigError(f"{path}: 'store.index': vector search of the store is not supported "
-                               "(a search query ranks items by the words they share)")
+        index = store["index"]
+        fields = index.get("fields") if isinstance(index, dict) else None
+        if not isinstance(index, dict) or not (fields is None or (
+                isinstance(fields, list) and fields and all(isinstance(f, str) and f for f in fields))):
+            raise GraphConfigError(f"{path}: store.index must be an object whose 'fields' is a list of JSON paths")
+        loaded.store_index = {"fields": tuple(fields or ["$"]), "embed": index.get("embed"), "dims": index.get("dims")}
     checkpointer = _section(config, "checkpointer", path)
     sweeps = []
     if checkpointer.get("ttl"):
