@@ -142,5 +142,5 @@ def test_assistant_errors(server):
 
     bad_id, bad_body, missing = run(main())
     assert bad_id.body["detail"].startswith("Invalid assistant: 'not-an-id'")
-    assert bad_body.body["detail"][0]["loc"] == ["body", "graph_id"]
+    assert bad_body.body["detail"].startswith("graph_id: ")
     assert missing.body["detail"].startswith("Assistant with ID ")

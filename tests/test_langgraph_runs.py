@@ -304,7 +304,7 @@ def test_run_errors_use_langgraph_shapes(server, upstream):
     bad_assistant, missing_assistant, bad_mode, missing_run, bad_run_id = run(main())
     assert bad_assistant.body["detail"].startswith("Invalid assistant: 'no-such-graph'")
     assert missing_assistant.body == {"detail": "Thread or assistant not found."}
-    assert isinstance(bad_mode.body["detail"], list) and bad_mode.body["detail"][0]["loc"][:2] == ["body", "stream_mode"]
+    assert bad_mode.body["detail"].startswith("stream_mode")
     assert missing_run.body == {"detail": "Run 1b4e28ba-2fa1-11d2-883f-0016d3cca427 not found"}
     assert bad_run_id.body == {"detail": "Invalid run ID: must be a UUID"}
 

@@ -1,6 +1,7 @@
-"""LangGraph's error shapes: request parsing (a body that does not validate is a 422 with
-FastAPI's `{"detail": [...]}`, as LangGraph's own server answers), and the status of each
-service error on this door and the bodies it answers errors with."""
+"""LangGraph's error shapes: request parsing (a body that does not validate is a 422 whose
+`detail` says what is wrong in one string, as LangGraph's server answers: its SDKs show
+`detail` to the user only when it is a string), and the status of each service error on
+this door and the bodies it answers errors with."""
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def _load(raw: bytes):
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    """The one reader of LangGraph request bodies: every failure is a 422 with FastAPI's
-    `{"detail": [...]}`. An empty body (or `null`) reads as the empty object, so routes
+    """The one reader of LangGraph request bodies: every failure is a 422 saying why. An
+    empty body (or `null`) reads as the empty object, so routes
     whose fields are all optional need none; `model` says which JSON type a route takes."""
     raw = await request.body()
     if not raw or raw.isspace():
@@ -129,8 +130,26 @@ def database_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers={"Retry-After": "1"} if status == 503 else None)
 
 
+# A body with many faults is told its first few.
+MAX_FAULTS_TOLD = 5
+
+
+def _fault(error: dict) -> str:
+    if error.get("type") == "json_invalid":
+        return f"Invalid JSON body: {(error.get('ctx') or {}).get('error') or error.get('msg')}"
+    where = ".".join(str(part) for part in error.get("loc", ())[1:])  # after "body"
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def validation_message(errors: list[dict]) -> str:
+    told = [_fault(e) for e in errors[:MAX_FAULTS_TOLD]]
+    if len(errors) > MAX_FAULTS_TOLD:
+        told.append(f"and {len(errors) - MAX_FAULTS_TOLD} more")
+    return "; ".join(told) or "Invalid request body"
+
+
 def request_validation_error(errors: list[dict]) -> JSONResponse:
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": validation_message(errors)}, status_code=422)
 
 
 def http_error(method: str, path: str, status: int, detail) -> JSONResponse:
