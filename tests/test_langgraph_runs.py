@@ -346,7 +346,7 @@ def test_a_threadless_run_deletes_its_thread_when_done(server, upstream):
 
 
 def test_bulk_cancel_and_batch_create(server, upstream):
-    upstream.default(slow_reply(delay=0.3))
+    upstream.default(slow_reply(delay=2.0))  # the batch's runs are still going when cancelled
 
     async def main():
         lg = lg_client(server)
@@ -358,6 +358,12 @@ def test_bulk_cancel_and_batch_create(server, upstream):
         batch = await lg.runs.create_batch([{"assistant_id": "agent", "input": HI}, {"assistant_id": "agent", "input": HI}])
         with pytest.raises(NotFoundError):
             await lg.runs.cancel_many(thread_id=thread["thread_id"], run_ids=["1b4e28ba-2fa1-11d2-883f-0016d3cca427"])
+        # Nothing to cancel in a run that has ended, as LangGraph's server answers.
+        for cancel in (lg.runs.cancel(thread["thread_id"], created["run_id"]),
+                       lg.runs.cancel_many(thread_id=thread["thread_id"], run_ids=[created["run_id"]])):
+            with pytest.raises(NotFoundError) as ended:
+                await cancel
+            assert "haven't been deleted or completed" in str(ended.value)
         for run_ in batch:
             await lg.runs.cancel(run_["thread_id"], run_["run_id"], wait=True)
         return cancelled, batch

@@ -26,6 +26,14 @@ def _checkpoint_of(config: dict | None) -> dict | None:
     return checkpoint
 
 
+def update_response(checkpoint: dict | None) -> dict:
+    """What POST /threads/{id}/state answers: the new checkpoint, and (as LangGraph's
+    server adds) its id and its config's `configurable`."""
+    if checkpoint is None:
+        return {"checkpoint": None}
+    return {"checkpoint": checkpoint, "checkpoint_id": checkpoint["checkpoint_id"], "configurable": dict(checkpoint)}
+
+
 def _interrupt(interrupt) -> dict:
     return {"id": interrupt.id, "value": interrupt.value}
 
@@ -125,7 +133,7 @@ async def write_state(graph, thread_id: str, values, *, as_node: str | None, che
         if type(exc).__name__ in ("InvalidUpdateError", "EmptyChannelError"):
             raise BadRequest(f"{type(exc).__name__}: {exc}") from None
         raise
-    return {"checkpoint": _checkpoint_of(written)}
+    return update_response(_checkpoint_of(written))
 
 
 class GraphThreadStates:

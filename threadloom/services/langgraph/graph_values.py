@@ -1,5 +1,5 @@
 """What a user graph's values look like on the wire: JSON, with LangChain messages as
-their dicts (`model_dump`), interrupts as {id, value}, dataclasses and named tuples as
+their dicts (`model_dump`), interrupts as {value, id, response_schema}, dataclasses and named tuples as
 objects, sets as lists, exceptions as {error, message} (as LangGraph's server shows them)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from langgraph.types import Interrupt, Send
 
 def _default(obj):
     if isinstance(obj, Interrupt):
-        return {"id": obj.id, "value": obj.value}
+        return {"value": obj.value, "id": obj.id, "response_schema": getattr(obj, "response_schema", None)}
     if isinstance(obj, Send):
         return {"node": obj.node, "args": obj.arg}
     if hasattr(obj, "model_dump") and not isinstance(obj, type):

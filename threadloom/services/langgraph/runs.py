@@ -31,6 +31,9 @@ from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
 
 log = logging.getLogger("threadloom.langgraph")
+# LangGraph's server answers a cancel of a run that is no longer pending or running so.
+NOTHING_TO_CANCEL = ("No matching runs to cancel. Please verify the thread ID and run IDs are correct, "
+                     "and the runs haven't been deleted or completed.")
 
 
 class LangGraphRuns:
@@ -139,10 +142,18 @@ class LangGraphRuns:
 
     def cancel_later(self, row: RunRow) -> None:
         """The client went away from a run it asked to cancel on disconnect."""
-        self.background.spawn(self.cancel(row.thread_id, row.id, wait=False, action="interrupt"))
+        async def cancel():
+            try:
+                await self.cancel(row.thread_id, row.id, wait=False, action="interrupt")
+            except NotFound:
+                pass  # it ended, or was deleted, meanwhile
+
+        self.background.spawn(cancel())
 
     async def cancel(self, thread_id: str, run_id: str, *, wait: bool, action: str) -> RunRow:
         row = await self.get_row(thread_id, run_id)
+        if row.status not in ACTIVE_STATUSES:
+            raise NotFound(NOTHING_TO_CANCEL)
         if graph_kind(row):
             await self.graph_runs.cancel(row, action)
             return await self.graph_runs.until_done(row) if wait else row
@@ -181,7 +192,7 @@ class LangGraphRuns:
             except NotFound:
                 continue
         if not found:
-            raise NotFound("No runs found to cancel.")
+            raise NotFound("No runs found to cancel." if status is not None else NOTHING_TO_CANCEL)
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         row = await self.get_row(thread_id, run_id)

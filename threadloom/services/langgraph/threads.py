@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from threadloom.domain.message import CreateMessageRequest, new_message
 from threadloom.domain.thread import CreateThreadRequest, new_thread
 from threadloom.services.langgraph.assistants import contained
-from threadloom.services.langgraph.graph_state import GraphThreadStates
+from threadloom.services.langgraph.graph_state import GraphThreadStates, update_response
 from threadloom.services.langgraph.search_pages import search_page
 from threadloom.services.langgraph.thread_extracts import check_paths, extracted
 from threadloom.services.langgraph.errors import Conflict, NotFound, Unprocessable
@@ -343,4 +343,4 @@ class LangGraphThreads:
         await self.db.transact(lambda conn: append_messages(conn, thread_id, req.values))
         states = thread_states(await self._snapshot(thread_id))
         checkpoint = states[0]["checkpoint"] if states else None
-        return {"checkpoint": checkpoint}
+        return update_response(checkpoint)
