@@ -496,3 +496,32 @@ def test_thread_search_extracts_values_by_path(graphs_server):
                 await lg.threads.search(ids=[tid], extract=extract)
 
     run(go())
+
+
+def test_an_interrupt_reaches_each_stream_mode_as_langgraphs_server_sends_it(graphs_server):
+    """Checked side by side with LangGraph's server (langgraph-api 0.16.7): the last `values`
+    event holds the interrupt, `updates` carry it alone, other modes do not show it."""
+    async def go():
+        lg = client(graphs_server)
+
+        async def stream(mode):
+            tid = (await lg.threads.create())["thread_id"]
+            return await collect(lg.runs.stream(tid, "approval", input={"topic": "owls"}, stream_mode=mode))
+
+        values = events(await stream("values"), "values")
+        assert [sorted(v) for v in values] == [["topic"], ["draft", "topic"], ["__interrupt__", "draft", "topic"]]
+        assert values[-1]["__interrupt__"][0]["value"]["draft"] == "A post about owls"
+        assert [list(u) for u in events(await stream("updates"), "updates")] == [["write"], ["__interrupt__"]]
+        for mode in ("custom", "debug", "tasks", "checkpoints"):
+            assert "values" not in [name for name, _ in await stream(mode)], mode
+
+        checkpoints = [d["payload"] for d in events(await stream("debug"), "debug") if d["type"] == "checkpoint"]
+        assert checkpoints[0]["parent_checkpoint"] is None
+        assert checkpoints[1]["parent_checkpoint"] == checkpoints[0]["checkpoint"]
+        assert set(checkpoints[1]["checkpoint"]) == {"thread_id", "checkpoint_ns", "checkpoint_id"}
+
+        # `events` alone: the graph's own events, its root named after the graph id.
+        root = [e for e in events(await stream("events"), "events") if not e["parent_ids"]]
+        assert [(e["event"], e["name"]) for e in root] == [("on_chain_start", "approval"), ("on_chain_end", "approval")]
+
+    run(go())

@@ -66,6 +66,22 @@ def _command(command: dict | None):
     return Command(**kwargs)
 
 
+def _checkpoint_ref(config: dict | None) -> dict | None:
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("checkpoint_id"):
+        return None
+    return {key: configurable.get(key, "") for key in ("thread_id", "checkpoint_ns", "checkpoint_id")}
+
+
+def _with_checkpoints(event: dict) -> dict:
+    """A debug `checkpoint` event as LangGraph's server sends it: its payload also names the
+    checkpoint and its parent as {thread_id, checkpoint_ns, checkpoint_id}."""
+    payload = dict(event.get("payload") or {})
+    payload["checkpoint"] = _checkpoint_ref(payload.get("config"))
+    payload["parent_checkpoint"] = _checkpoint_ref(payload.get("parent_config"))
+    return {**event, "payload": payload}
+
+
 class StreamTranslation:
     """LangGraph's stream chunks → (event name, payload) as LangGraph's server sends them."""
 
@@ -75,10 +91,10 @@ class StreamTranslation:
         modes = self.requested - {"events", "messages-tuple"}
         if "messages-tuple" in self.requested:
             modes.add("messages")
-        # Interrupts travel in `updates`; a client that did not ask for them gets them as `values`.
-        self.only_interrupt_updates = "updates" not in modes
-        modes.add("updates")
-        self.graph_modes = sorted(modes)
+        # An interrupt reaches the client in what it asked for: `updates` carry it as
+        # {"__interrupt__": ...}, the last `values` hold it; other modes do not show it (as
+        # LangGraph's server streams them).
+        self.graph_modes = sorted(modes)  # empty for "events" alone: then the root streams no chunks
         self._messages: dict = {}
 
     def _name(self, mode: str, ns) -> str:
@@ -95,10 +111,10 @@ class StreamTranslation:
             if "messages" in self.requested:
                 return self._message_events(chunk)
             return []
+        if mode == "debug" and isinstance(chunk, dict) and chunk.get("type") == "checkpoint":
+            chunk = _with_checkpoints(chunk)
         if mode in self.requested:
             return [(self._name(mode, ns), chunk)]
-        if mode == "updates" and self.only_interrupt_updates and isinstance(chunk, dict) and chunk.get("__interrupt__"):
-            return [(self._name("values", ns), chunk)]
         return []
 
     def _message_events(self, chunk) -> list[tuple[str, object]]:
@@ -489,6 +505,4 @@ def _wanted(modes: list[str], created_with: list[str]) -> set[str] | None:
         wanted |= {"messages/metadata", "messages/partial", "messages/complete"}
     if "messages-tuple" in modes:
         wanted.add("messages")
-    if "updates" not in created_with:
-        wanted.add("values")
     return wanted

@@ -108,7 +108,8 @@ def _attach(value, checkpointer, store, graph_id: str) -> Pregel:
     if isinstance(value, StateGraph):
         return value.compile(checkpointer=checkpointer, store=store, name=graph_id)
     if isinstance(value, Pregel):
-        return value.copy(update={"checkpointer": checkpointer, "store": store})
+        # Named after its graph id, as LangGraph's server names it (the root of `events`).
+        return value.copy(update={"checkpointer": checkpointer, "store": store, "name": graph_id})
     raise GraphConfigError(f"graph '{graph_id}' is a {type(value).__name__}, not a LangGraph graph")
 
 
