@@ -525,3 +525,17 @@ def test_an_interrupt_reaches_each_stream_mode_as_langgraphs_server_sends_it(gra
         assert [(e["event"], e["name"]) for e in root] == [("on_chain_start", "approval"), ("on_chain_end", "approval")]
 
     run(go())
+
+
+def test_checkpoints_carry_the_threads_and_the_runs_metadata(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        tid = (await lg.threads.create(metadata={"owner": "ann"}))["thread_id"]
+        await lg.runs.wait(tid, "progress", input={"steps": 1}, metadata={"tag": "first"})
+        await lg.runs.wait(tid, "progress", input={"steps": 2}, metadata={"tag": "second"})
+        everything = await lg.threads.get_history(tid, limit=100)
+        assert len(await lg.threads.get_history(tid, limit=100, metadata={"owner": "ann"})) == len(everything)
+        second = await lg.threads.get_history(tid, limit=100, metadata={"tag": "second"})
+        assert second and all(h["metadata"]["tag"] == "second" for h in second) and len(second) < len(everything)
+
+    run(go())

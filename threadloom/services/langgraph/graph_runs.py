@@ -157,10 +157,13 @@ class GraphRuns:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create_tx(self, conn: Connection, p, assistant: dict, kwargs: dict, thread_exists: bool) -> tuple[RunRow, list[str]]:
+    def create_tx(self, conn: Connection, p, assistant: dict, kwargs: dict, thread_exists: bool,
+                  thread_metadata: dict | None = None) -> tuple[RunRow, list[str]]:
         """In the run creation's transaction (the thread row is locked, the assistant read):
         apply the multitask strategy and insert the run. Returns the run and the runs it
-        displaced (to cancel once committed)."""
+        displaced (to cancel once committed). The thread's metadata goes into the run's
+        config metadata, so its checkpoints carry it (history filters by it, as on LangGraph's
+        server)."""
         active = langgraph_runs.active_of_thread(conn, p.thread_id) if thread_exists else []
         displaced: list[str] = []
         if active and p.strategy == "reject":
@@ -182,7 +185,8 @@ class GraphRuns:
             if p.payload.checkpoint_id:
                 configurable["checkpoint_id"] = p.payload.checkpoint_id
         config = {**(assistant["config"] or {}), **kwargs["config"], "configurable": configurable}
-        config["metadata"] = {**(kwargs["config"].get("metadata") or {}), "graph_id": assistant["graph_id"],
+        config["metadata"] = {**(thread_metadata or {}), **(kwargs["config"].get("metadata") or {}),
+                              "graph_id": assistant["graph_id"],
                               "assistant_id": p.assistant_id, "run_id": p.run_id, "thread_id": p.thread_id}
         now = now_iso()
         body = {

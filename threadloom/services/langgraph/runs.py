@@ -120,9 +120,9 @@ class LangGraphRuns:
                 raise NotFound(f"Thread with ID {p.thread_id} not found")
             if thread is None:
                 insert_langgraph_thread(conn, p.thread_id, {}, self.default_ttl)
-            label_thread(conn, p.thread_id, p.assistant_id, thread, lg_assistant["graph_id"])
+            thread_metadata = label_thread(conn, p.thread_id, p.assistant_id, thread, lg_assistant["graph_id"])
             kwargs = run_kwargs(p, check_config(p.payload.config), p.payload, lg_assistant["graph_id"])
-            return self.graph_runs.create_tx(conn, p, lg_assistant, kwargs, thread is not None)
+            return self.graph_runs.create_tx(conn, p, lg_assistant, kwargs, thread is not None, thread_metadata)
 
         row, displaced = await self.db.transact(create)
         self.graph_runs.started(row, displaced)

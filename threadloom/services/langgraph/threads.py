@@ -73,9 +73,10 @@ def insert_langgraph_thread(conn: Connection, thread_id: str, metadata: dict | N
     return body
 
 
-def label_thread(conn: Connection, thread_id: str, assistant_id: str, thread, graph_id: str) -> None:
+def label_thread(conn: Connection, thread_id: str, assistant_id: str, thread, graph_id: str) -> dict:
     """The thread carries the graph and assistant it last ran, as LangGraph's do. `thread`:
-    its (body, extra) as store.langgraph_threads.lock_thread read it, None when it was just made."""
+    its (body, extra) as store.langgraph_threads.lock_thread read it, None when it was just made.
+    Returns the thread's metadata."""
     thread_extra = thread[1] if thread is not None else {"metadata": {}, "config": {}}
     thread_body_metadata = (thread[0].get("metadata") or {}) if thread is not None else {}
     metadata = dict((thread_extra or {}).get("metadata", thread_body_metadata))
@@ -83,6 +84,7 @@ def label_thread(conn: Connection, thread_id: str, assistant_id: str, thread, gr
         metadata.update(graph_id=graph_id, assistant_id=assistant_id)
         extra = {**(thread_extra or {"config": {}}), "metadata": metadata}
         langgraph_threads.set_extra(conn, thread_id, extra)
+    return metadata
 
 
 def append_messages(conn: Connection, thread_id: str, values, param: str = "values") -> None:
