@@ -17,7 +17,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 
 from conftest import stop
 from conftest import test_database_url as database_under_test
-from langgraph_support import client, collect, events, run
+from langgraph_support import client, collect, events, run, wait_status
 
 GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
 WEATHER = {"messages": [{"role": "user", "content": "what is the weather in Paris"}]}
@@ -537,5 +537,39 @@ def test_checkpoints_carry_the_threads_and_the_runs_metadata(graphs_server):
         assert len(await lg.threads.get_history(tid, limit=100, metadata={"owner": "ann"})) == len(everything)
         second = await lg.threads.get_history(tid, limit=100, metadata={"tag": "second"})
         assert second and all(h["metadata"]["tag"] == "second" for h in second) and len(second) < len(everything)
+
+    run(go())
+
+
+def test_thread_search_by_status_agrees_with_each_threads_status(graphs_server):
+    """The status search filters and sorts by in SQL is the one each thread shows."""
+    async def go():
+        lg = client(graphs_server)
+        made = {}
+
+        async def thread(label):
+            made[label] = (await lg.threads.create(metadata={"case": "status-search"}))["thread_id"]
+            return made[label]
+
+        await thread("fresh")
+        await lg.runs.wait(await thread("done"), "progress", input={"steps": 1})
+        await lg.runs.wait(await thread("waiting"), "approval", input={"topic": "bees"})
+        await lg.runs.wait(await thread("failed"), "progress", input={"no_steps": 1}, raise_error=False)
+        # A built-in graph thread (its status comes from its engine run; the embedded model answers).
+        await lg.runs.wait(await thread("builtin"), "agent", input={"messages": [{"role": "user", "content": "hi"}]})
+        busy = await lg.runs.create(await thread("running"), "progress", input={"steps": 1, "delay": 5})
+        await wait_status(lg, made["running"], busy["run_id"], "running")
+
+        shown = {label: (await lg.threads.get(tid))["status"] for label, tid in made.items()}
+        assert shown == {"fresh": "idle", "done": "idle", "waiting": "interrupted", "failed": "error",
+                         "builtin": "idle", "running": "busy"}
+        ids = list(made.values())
+        for status in ("idle", "busy", "interrupted", "error"):
+            found = {t["thread_id"] for t in await lg.threads.search(ids=ids, status=status, limit=100)}
+            assert found == {made[label] for label, s in shown.items() if s == status}, status
+            assert await lg.threads.count(metadata={"case": "status-search"}, status=status) == len(found)
+        ordered = await lg.threads.search(ids=ids, sort_by="status", sort_order="asc", limit=100)
+        assert [t["status"] for t in ordered] == sorted(shown.values())
+        await lg.runs.cancel(made["running"], busy["run_id"])
 
     run(go())

@@ -1,41 +1,68 @@
 """LangGraph thread searches in SQL. A thread's LangGraph metadata is in `extra` (threads
-made through /v1 keep theirs in `body`). What only the thread's state tells (its status,
-its values) is decided above, over the rows these return."""
+made through /v1 keep theirs in `body`). Its status is computed here too, by the rule
+services/langgraph/state.py applies to one thread, so searches filter and sort by it in
+the database; what only the rendered state tells (a built-in graph thread's values, the
+time of its last message) is decided above, over the rows these return."""
 
 from __future__ import annotations
 
 import time
 
 from sqlalchemy import Connection, case, func, or_, select, update
+from sqlalchemy import exists as sql_exists
 
 from threadloom.store import tables
 from threadloom.store.json_filters import json_contains
+from threadloom.store.langgraph_engine_runs import BUSY
 
 _threads = tables.threads
 _messages, _steps, _runs, _graph_runs = tables.messages, tables.run_steps, tables.runs, tables.langgraph_runs
 COLUMNS = (_threads.c.id, _threads.c.created_at, _threads.c.updated_at, _threads.c.body, _threads.c.extra)
 _FIELDS = case((_threads.c.extra.is_(None), _threads.c.body), else_=_threads.c.extra)
-_SORT = {"thread_id": _threads.c.id, "created_at": _threads.c.created_at}
+def _status():
+    """A thread's LangGraph status: busy while a run waits to start or its engine run is
+    under way; else a user graph's as its last run left it (extra.graph_state); else from
+    its newest engine run."""
+    newest = (select(_runs.c.status).where(_runs.c.thread_id == _threads.c.id).order_by(_runs.c.seq.desc())
+              .limit(1).correlate(_threads).scalar_subquery())
+    waiting = sql_exists().where(
+        _graph_runs.c.thread_id == _threads.c.id, _graph_runs.c.engine_run_id.is_(None),
+        or_(_graph_runs.c.status.is_(None), _graph_runs.c.status.in_(("pending", "running"))),
+    ).correlate(_threads)
+    graph_status = _threads.c.extra["graph_state"]["status"].as_string()
+    return case(
+        (waiting, "busy"),
+        (newest.in_(BUSY), "busy"),
+        (graph_status.is_not(None), graph_status),
+        (newest == "requires_action", "interrupted"),
+        (newest.in_(("failed", "expired")), "error"),
+        else_="idle",
+    )
 
 
-def _where(conn: Connection, ids: list[str] | None, metadata: dict | None) -> list:
+_SORT = {"thread_id": lambda: _threads.c.id, "created_at": lambda: _threads.c.created_at, "status": _status}
+
+
+def _where(conn: Connection, ids: list[str] | None, metadata: dict | None, status: str | None = None) -> list:
     conditions = [json_contains(conn, _FIELDS, "metadata", metadata)]
     if ids:
         conditions.append(_threads.c.id.in_(ids))
+    if status:
+        conditions.append(_status() == status)
     return conditions
 
 
-def matching(conn: Connection, ids: list[str] | None, metadata: dict | None) -> list:
+def matching(conn: Connection, ids: list[str] | None, metadata: dict | None, status: str | None = None) -> list:
     """Every thread row the filters keep, oldest first."""
-    return conn.execute(select(*COLUMNS).where(*_where(conn, ids, metadata)).order_by(_threads.c.seq)).all()
+    return conn.execute(select(*COLUMNS).where(*_where(conn, ids, metadata, status)).order_by(_threads.c.seq)).all()
 
 
-def search(conn: Connection, *, ids: list[str] | None, metadata: dict | None, sort_by: str, descending: bool,
-           limit: int, offset: int) -> tuple[list, int]:
-    """(a page of thread rows, how many match), sorted by a column of the row."""
-    where = _where(conn, ids, metadata)
+def search(conn: Connection, *, ids: list[str] | None, metadata: dict | None, status: str | None = None, sort_by: str,
+           descending: bool, limit: int, offset: int) -> tuple[list, int]:
+    """(a page of thread rows, how many match), sorted by a column of the row or the status."""
+    where = _where(conn, ids, metadata, status)
     total = conn.execute(select(func.count()).select_from(_threads).where(*where)).scalar()
-    key = _SORT[sort_by]
+    key = _SORT[sort_by]()
     order = (key.desc(), _threads.c.seq.desc()) if descending else (key.asc(), _threads.c.seq.asc())
     return conn.execute(select(*COLUMNS).where(*where).order_by(*order).limit(limit).offset(offset)).all(), total
 

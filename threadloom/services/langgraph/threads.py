@@ -257,21 +257,20 @@ class LangGraphThreads:
             check_paths(req.extract)
         descending = (req.sort_order or "desc").lower() == "desc"
         sort_by = req.sort_by or "created_at"
-        by_state = bool(req.status or req.values or sort_by in ("status", "updated_at", "state_updated_at"))
+        # A built-in graph thread's values and the time of its last message come from its
+        # rendered state: those filters and sorts read the threads the others keep.
+        by_state = bool(req.values or sort_by in ("updated_at", "state_updated_at"))
 
         def read(conn):
             if not by_state:  # filtered, sorted and paged in the database
-                rows, total = langgraph_threads.search(conn, ids=req.ids, metadata=req.metadata, sort_by=sort_by,
-                                                       descending=descending, limit=req.limit, offset=req.offset)
+                rows, total = langgraph_threads.search(conn, ids=req.ids, metadata=req.metadata, status=req.status,
+                                                       sort_by=sort_by, descending=descending, limit=req.limit,
+                                                       offset=req.offset)
                 page = load_snapshots(conn, [r[0] for r in rows])
                 return [page[r[0]] for r in rows if r[0] in page], total
-            # A thread's status and values come from its state: read for the threads the
-            # other filters keep, then filtered and sorted here.
-            rows = langgraph_threads.matching(conn, req.ids, req.metadata)
+            rows = langgraph_threads.matching(conn, req.ids, req.metadata, req.status)
             snapshots = load_snapshots(conn, [r[0] for r in rows])
             candidates = [snapshots[r[0]] for r in rows if r[0] in snapshots]
-            if req.status:
-                candidates = [s for s in candidates if s.status == req.status]
             if req.values:
                 candidates = [s for s in candidates if contained(s.values, req.values)]
 
