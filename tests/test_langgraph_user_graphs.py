@@ -573,3 +573,30 @@ def test_thread_search_by_status_agrees_with_each_threads_status(graphs_server):
         await lg.runs.cancel(made["running"], busy["run_id"])
 
     run(go())
+
+
+def test_a_thread_made_with_supersteps_starts_from_their_state(graphs_server):
+    async def go():
+        lg = client(graphs_server)
+        made = await lg.threads.create(metadata={"graph_id": "approval"}, supersteps=[
+            {"updates": [{"values": {"topic": "seals"}, "as_node": "__input__"}]},
+            {"updates": [{"values": {"topic": "seals", "draft": "Seals, a draft"}, "as_node": "write"}]},
+        ])
+        state = await lg.threads.get_state(made["thread_id"])
+        assert state["values"]["draft"] == "Seals, a draft" and state["next"] == ["review"]
+        # The graph goes on from there: review interrupts, the resume publishes that draft.
+        await lg.runs.wait(made["thread_id"], "approval", input=None)
+        done = await lg.runs.wait(made["thread_id"], "approval", command={"resume": {"approved": True}})
+        assert done["published"] == "Seals, a draft"
+
+        # A node the graph does not have: refused, and no thread is left behind.
+        before = await lg.threads.count()
+        with pytest.raises(UnprocessableEntityError):
+            await lg.threads.create(metadata={"graph_id": "approval"},
+                                    supersteps=[{"updates": [{"values": {"draft": "x"}, "as_node": "no_such_node"}]}])
+        # Without a graph, only messages (the built-in graph's state) can be written.
+        with pytest.raises(UnprocessableEntityError):
+            await lg.threads.create(supersteps=[{"updates": [{"values": {"topic": "x"}, "as_node": "__input__"}]}])
+        assert await lg.threads.count() == before
+
+    run(go())

@@ -4,9 +4,9 @@ LangGraph's server shows them (ThreadState objects)."""
 
 from __future__ import annotations
 
-from langgraph.types import StateSnapshot
+from langgraph.types import StateSnapshot, StateUpdate
 
-from threadloom.services.langgraph.errors import BadRequest, NotFound
+from threadloom.services.langgraph.errors import BadRequest, NotFound, Unprocessable
 from threadloom.services.langgraph.graph_values import jsonable
 
 EMPTY_STATE = {
@@ -136,6 +136,19 @@ async def write_state(graph, thread_id: str, values, *, as_node: str | None, che
     return update_response(_checkpoint_of(written))
 
 
+async def write_supersteps(graph, thread_id: str, supersteps: list) -> None:
+    """State written as if each superstep's nodes had run, one checkpoint per superstep."""
+    steps = [[StateUpdate(u.values, u.as_node, u.task_id) for u in step.updates] for step in supersteps]
+    try:
+        await graph.abulk_update_state(thread_config(thread_id), steps)
+    except (ValueError, KeyError, TypeError) as exc:  # an unknown node, an ambiguous update
+        raise Unprocessable(f"supersteps: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("InvalidUpdateError", "EmptyChannelError"):
+            raise Unprocessable(f"supersteps: {type(exc).__name__}: {exc}") from None
+        raise
+
+
 class GraphThreadStates:
     """A user graph thread's state, history and updates, through its graph."""
 
@@ -155,6 +168,12 @@ class GraphThreadStates:
 
     async def history(self, graph_id: str, thread_id: str, **options) -> list[dict]:
         return await read_history(await self._graph(graph_id, thread_id), thread_id, **options)
+
+    async def write_supersteps(self, graph_id: str, thread_id: str, supersteps: list) -> dict:
+        """The thread's summary after them."""
+        graph = await self._graph(graph_id, thread_id)
+        await write_supersteps(graph, thread_id, supersteps)
+        return thread_summary(await graph.aget_state(thread_config(thread_id)))
 
     async def update(self, graph_id: str, thread_id: str, values, **options) -> tuple[dict, dict]:
         """The new checkpoint, and the thread's summary after it."""

@@ -120,12 +120,24 @@ class ThreadTimeToLive(LangGraphModel):
 ThreadTTLField = Union[Annotated[float, Field(gt=0)], ThreadTimeToLive, None]
 
 
+class SuperstepUpdate(LangGraphModel):
+    values: Any = None
+    as_node: str | None = None
+    task_id: str | None = None
+
+
+class Superstep(LangGraphModel):
+    updates: list[SuperstepUpdate]
+
+
 class ThreadCreate(LangGraphModel):
     thread_id: str | None = None
     metadata: Metadata | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
     ttl: ThreadTTLField = None
-    supersteps: list[dict] | None = None
+    # State written as if these steps had run: through the graph metadata.graph_id names,
+    # or (the built-in graph) messages added to the thread.
+    supersteps: list[Superstep] | None = None
 
 
 class ThreadPatch(LangGraphModel):

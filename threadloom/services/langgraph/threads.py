@@ -122,6 +122,8 @@ class LangGraphThreads:
         if req.thread_id is not None and not is_uuid(req.thread_id):
             raise Unprocessable("Invalid thread ID: must be a UUID")
         thread_id = req.thread_id or str(uuid.uuid4())
+        graph_id = (req.metadata or {}).get("graph_id")
+        through_graph = bool(req.supersteps) and self.graph_states.serves(graph_id)
 
         def put(conn):
             if thread_store.find(conn, thread_id) is not None:
@@ -129,13 +131,25 @@ class LangGraphThreads:
                     raise Conflict(f"Thread with ID {thread_id} already exists")
                 return None
             body = insert_langgraph_thread(conn, thread_id, req.metadata, _ttl_of(req.ttl) or self.default_ttl)
-            for i, superstep in enumerate(req.supersteps or []):
-                for j, change in enumerate(superstep.get("updates") or []):
-                    if change.get("values") is not None:
-                        append_messages(conn, thread_id, change["values"], f"supersteps[{i}].updates[{j}].values")
+            if not through_graph:  # the built-in graph: its state is the thread's messages
+                for i, superstep in enumerate(req.supersteps or []):
+                    for j, change in enumerate(superstep.updates):
+                        where = f"supersteps[{i}].updates[{j}].values"
+                        if isinstance(change.values, dict) and set(change.values) - {"messages"}:
+                            raise Unprocessable(f"{where}: only 'messages' can be written to a thread of the built-in "
+                                                "graph; name the thread's graph in metadata.graph_id")
+                        if change.values is not None:
+                            append_messages(conn, thread_id, change.values, where)
             return body
 
         body = await self.db.transact(put)
+        if body is not None and through_graph:
+            try:
+                summary = await self.graph_states.write_supersteps(graph_id, thread_id, req.supersteps)
+            except Exception:
+                await self.delete(thread_id)  # no half-made thread
+                raise
+            await self.db.transact(lambda conn: langgraph_threads.keep_graph_state(conn, thread_id, summary))
         if body is not None and not req.supersteps:  # new and empty: nothing to read back
             row = ThreadRow(thread_id, body["created_at"], body["created_at"], body, {"metadata": req.metadata or {}, "config": {}})
             return thread_wire(snapshot_of(row, Contents()))
