@@ -17,6 +17,7 @@ from threadloom.services.langgraph.engine_streams import EngineRunStreams
 from threadloom.services.langgraph.errors import NotFound, Unprocessable
 from threadloom.services.langgraph.graph_runs import GraphRuns, graph_kind
 from threadloom.services.langgraph.ids import check_run_id, check_thread_id, default_assistant_id
+from threadloom.services.langgraph.new_run_signals import NewRunSignals
 from threadloom.services.langgraph.requests import RunCreate
 from threadloom.services.langgraph.run_requests import Prepared, prepare_run, run_kwargs
 from threadloom.services.langgraph.run_rows import ACTIVE_STATUSES, ROLLBACK, RunRow, fetch_run
@@ -41,6 +42,7 @@ class LangGraphRuns:
                  default_ttl: ThreadTTL | None = None):
         self.db = db
         self.catalog = catalog
+        self.new_runs = NewRunSignals()  # wakes the thread streams waiting for a thread's next run
         self.default_ttl = default_ttl  # of the threads a run makes (if_not_exists="create")
         self.background = BackgroundTasks()
         self.queue = EngineRunQueue(db, bus, engine, catalog, self.background, default_ttl)
@@ -95,12 +97,14 @@ class LangGraphRuns:
     async def create(self, prepared: Prepared) -> RunRow:
         self.queue.recover_once()
         if self.catalog.user_graphs and self.catalog.user_graph(await self._graph_of(prepared.assistant_id)):
-            return await self._create_graph_run(prepared)
-        if prepared.parse_error is not None:
-            raise prepared.parse_error
-        row = await self.queue.create(prepared)
-        if prepared.temporary:
-            self.background.spawn(self.temporary.delete_when_done(prepared.thread_id, prepared.run_id))
+            row = await self._create_graph_run(prepared)
+        else:
+            if prepared.parse_error is not None:
+                raise prepared.parse_error
+            row = await self.queue.create(prepared)
+            if prepared.temporary:
+                self.background.spawn(self.temporary.delete_when_done(prepared.thread_id, prepared.run_id))
+        self.new_runs.notify(row.thread_id)
         return row
 
     async def _graph_of(self, assistant_id: str) -> str | None:

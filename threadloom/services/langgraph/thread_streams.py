@@ -25,8 +25,9 @@ from threadloom.store import langgraph_runs, langgraph_threads
 from threadloom.store.database import Database
 
 MODES = ("run_modes", "lifecycle", "state_update")
-# How often a stream with no run to follow looks for the thread's next one.
-NEXT_RUN_POLL_SECONDS = 0.5
+# How often a stream with no run to follow looks for the thread's next one in the database
+# (a run created in this process wakes it at once; one created by another server is found so).
+NEXT_RUN_POLL_SECONDS = 1.0
 _STATE_EVENTS = frozenset({"values", "updates"})
 
 
@@ -117,14 +118,19 @@ class ThreadStreams:
             return RunRow(*found) if found is not None else None
 
         quiet_since = time.monotonic()
-        while True:
-            found = await self.db.query(look)
-            if found is False:
-                return
-            if found is not None:
-                yield found
-                return
-            if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
-                quiet_since = time.monotonic()
-                yield None
-            await asyncio.sleep(NEXT_RUN_POLL_SECONDS)
+        with self.runs.new_runs.watch(thread_id) as created:
+            while True:
+                created.clear()
+                found = await self.db.query(look)
+                if found is False:
+                    return
+                if found is not None:
+                    yield found
+                    return
+                if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
+                    quiet_since = time.monotonic()
+                    yield None
+                try:
+                    await asyncio.wait_for(created.wait(), NEXT_RUN_POLL_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
