@@ -19,7 +19,7 @@ from threadloom.domain.assistant import CreateAssistantRequest, new_assistant
 from threadloom.services.langgraph import graph
 from threadloom.services.langgraph.catalog import GraphCatalog
 from threadloom.services.langgraph.search_pages import search_page
-from threadloom.services.langgraph.errors import BadRequest, Conflict, NotFound, Unprocessable
+from threadloom.services.langgraph.errors import CONFIGURABLE_AND_CONTEXT, BadRequest, Conflict, NotFound, Unprocessable
 from threadloom.services.langgraph.ids import default_assistant_id, is_uuid
 from threadloom.services.langgraph.metadata import merged_metadata
 from threadloom.services.langgraph.requests import (
@@ -192,7 +192,7 @@ class LangGraphAssistants:
         config = check_config(req.config)
         context = req.context or {}
         if config.get("configurable") and context:
-            raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
+            raise BadRequest(CONFIGURABLE_AND_CONTEXT)
         assistant_id = req.assistant_id or str(uuid.uuid4())
         values = _new_row_values(assistant_id, req.graph_id, config, context, req.metadata or {}, req.name or "Untitled",
                                  req.description, builtin=self.catalog.is_builtin(req.graph_id))
@@ -227,7 +227,7 @@ class LangGraphAssistants:
         if req.config is not None:
             check_config(req.config)
             if req.config.get("configurable") and req.context:
-                raise BadRequest("Cannot specify both configurable and context. Prefer setting context alone.")
+                raise BadRequest(CONFIGURABLE_AND_CONTEXT)
         await self.ensure_defaults()
 
         def change(conn):

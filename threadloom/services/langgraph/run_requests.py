@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from threadloom.services.langgraph.assistants import check_config, resolve_assistant_id
 from threadloom.services.langgraph.catalog import GraphCatalog
-from threadloom.services.langgraph.errors import BadRequest, Unprocessable
+from threadloom.services.langgraph.errors import CONFIGURABLE_AND_CONTEXT, BadRequest, Unprocessable
 from threadloom.services.langgraph.ids import check_thread_id, uuid7
 from threadloom.services.langgraph.messages import ParsedInput, parse_input
 from threadloom.services.langgraph.requests import RunCreate
@@ -54,10 +54,7 @@ def prepare_run(catalog: GraphCatalog, thread_id: str | None, payload: RunCreate
         raise Unprocessable("Cannot specify both input and command")
     config = check_config(payload.config)
     if config.get("configurable") and payload.context:
-        raise BadRequest(
-            "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced "
-            "in LangGraph 0.6.0 and is the long term planned replacement for configurable."
-        )
+        raise BadRequest(CONFIGURABLE_AND_CONTEXT)
     try:
         parsed = parse_messages(payload, has_resume)
         parse_error = None
