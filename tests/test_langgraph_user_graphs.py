@@ -600,3 +600,24 @@ def test_a_thread_made_with_supersteps_starts_from_their_state(graphs_server):
         assert await lg.threads.count() == before
 
     run(go())
+
+
+def test_a_configurable_reaches_a_graph_that_reads_its_context(graphs_server):
+    """As on LangGraph's server: an assistant or a run configured the older way
+    (config.configurable) has those values as its context too, cut to the graph's context
+    schema; with neither, the schema's defaults."""
+    async def go():
+        lg = client(graphs_server)
+        zoe = await lg.assistants.create("notes", config={"configurable": {"user": "zoe"}})
+        assert zoe["context"] == {"user": "zoe"}
+        await lg.runs.wait(None, zoe["assistant_id"], input={"note": "from zoe's assistant"})
+        await lg.runs.wait(None, "notes", input={"note": "from max's run"},
+                           config={"configurable": {"user": "max", "not_in_the_schema": 1}})
+        await lg.runs.wait(None, "notes", input={"note": "from nobody"})
+        for user, text in (("zoe", "from zoe's assistant"), ("max", "from max's run"), ("anonymous", "from nobody")):
+            found = (await lg.store.search_items(["notes", user], limit=100))["items"]
+            assert text in [item["value"]["text"] for item in found], user
+        changed = await lg.assistants.update(zoe["assistant_id"], config={"configurable": {"user": "ann"}})
+        assert changed["context"] == {"user": "ann"}
+
+    run(go())

@@ -190,9 +190,11 @@ class LangGraphAssistants:
         if req.assistant_id is not None and not is_uuid(req.assistant_id):
             raise Unprocessable("Invalid assistant ID: must be a UUID")
         config = check_config(req.config)
-        context = req.context or {}
-        if config.get("configurable") and context:
+        if config.get("configurable") and req.context:
             raise BadRequest(CONFIGURABLE_AND_CONTEXT)
+        # As LangGraph's server does, an assistant configured the older way (configurable)
+        # gets the same values as its context, which graphs with a context schema read.
+        context = req.context or dict(config.get("configurable") or {})
         assistant_id = req.assistant_id or str(uuid.uuid4())
         values = _new_row_values(assistant_id, req.graph_id, config, context, req.metadata or {}, req.name or "Untitled",
                                  req.description, builtin=self.catalog.is_builtin(req.graph_id))
@@ -244,6 +246,8 @@ class LangGraphAssistants:
             graph_id = req.graph_id or current["graph_id"]
             if req.config is not None:
                 extra["config"] = req.config
+                if req.context is None:  # the context follows the configurable, as at creation
+                    extra["context"] = dict(req.config.get("configurable") or {})
             if req.context is not None:
                 extra["context"] = req.context
             extra["metadata"] = merged_metadata(extra.get("metadata") or {}, req.metadata)

@@ -66,6 +66,20 @@ def _command(command: dict | None):
     return Command(**kwargs)
 
 
+def _fitted_context(graph, context: dict) -> dict:
+    """The run's context cut to the keys the graph's context schema has (a configurable
+    mirrored into it holds others, which a dataclass schema would refuse); whole when the
+    graph declares no schema."""
+    try:
+        schema = graph.get_context_jsonschema()
+    except Exception:  # a schema pydantic cannot describe: the context goes as it is
+        return context
+    properties = (schema or {}).get("properties")
+    if not properties:
+        return context
+    return {key: value for key, value in context.items() if key in properties}
+
+
 def _checkpoint_ref(config: dict | None) -> dict | None:
     configurable = (config or {}).get("configurable") or {}
     if not configurable.get("checkpoint_id"):
@@ -176,8 +190,13 @@ class GraphRuns:
                     langgraph_runs.delete_runs(conn, waiting)
                 else:
                     langgraph_runs.set_status(conn, waiting, "interrupted")
-        configurable = {**((assistant["config"] or {}).get("configurable") or {}),
-                        **(kwargs["config"].get("configurable") or {})}
+        # The run's context and configurable mirror each other, as on LangGraph's server: a run
+        # given a context has it as its configurable too, one given a configurable has it as
+        # its context (graphs read either); over the assistant's.
+        asked = ((p.payload.config or {}).get("configurable") or {})  # what the client configured
+        run_context = p.payload.context or dict(asked)
+        configurable = {**((assistant["config"] or {}).get("configurable") or {}), **(p.payload.context or {}),
+                        **(kwargs["config"].get("configurable") or {})}  # the run's ids last: nothing overrides them
         if p.payload.checkpoint_id or p.payload.checkpoint:
             for key, value in (p.payload.checkpoint or {}).items():
                 if key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
@@ -199,7 +218,7 @@ class GraphRuns:
                 "kind": "graph",
                 "graph_id": assistant["graph_id"],
                 "config": config,
-                "context": {**(assistant["context"] or {}), **(p.payload.context or {})},
+                "context": {**(assistant["context"] or {}), **run_context},
                 "not_before": time.time() + (p.payload.after_seconds or 0),
                 "output": None,
                 "error": None,
@@ -293,7 +312,7 @@ class GraphRuns:
         graph_input = command if command is not None else kwargs.get("input")
         translation = StreamTranslation(kwargs["stream_mode"], bool(kwargs.get("subgraphs")))
         options = dict(
-            context=door["context"] or None,
+            context=_fitted_context(graph, door["context"] or {}),
             stream_mode=translation.graph_modes,
             subgraphs=bool(kwargs.get("subgraphs")),
             interrupt_before=kwargs.get("interrupt_before"),
