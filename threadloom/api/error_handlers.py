@@ -11,12 +11,13 @@ import logging
 from asyncpg.exceptions import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadloom.api.langgraph import errors as langgraph_door
 from threadloom.api.openai import errors as openai_door
 from threadloom.domain.errors import ServiceError
+from threadloom.store.database import unreachable
 
 log = logging.getLogger("threadloom.api")
 
@@ -49,8 +50,7 @@ async def on_integrity_error(request: Request, exc: IntegrityError):
 
 async def on_database_error(request: Request, exc: Exception):
     door = door_for(request.url.path)
-    unreachable = not isinstance(exc, DBAPIError) or exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-    if not unreachable:
+    if isinstance(exc, DBAPIError) and not unreachable(exc):
         log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return door.database_error(500, "The server had an error while processing your request.")
     # PostgreSQL restarting or out of reach: the pool reconnects on the next request.

@@ -9,7 +9,7 @@ import time
 
 from threadloom.services.files import remove_file
 from threadloom.store import vector_stores as vs_queries
-from threadloom.store.database import Database
+from threadloom.store.database import Database, unreachable
 
 log = logging.getLogger("threadloom.runtime")
 
@@ -38,6 +38,9 @@ class ExpirySweeper:
         while True:
             try:
                 await self.db.transact(lambda conn: expire_due(conn, int(time.time())))
-            except Exception:
-                log.exception("expiry sweep failed")
+            except Exception as exc:
+                if unreachable(exc):
+                    log.warning("expiry sweep skipped: the database is unavailable (%s)", getattr(exc, "orig", None) or exc)
+                else:
+                    log.exception("expiry sweep failed")
             await asyncio.sleep(self.interval)

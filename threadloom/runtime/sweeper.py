@@ -10,11 +10,10 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from threadloom.engine.executor import LEASE_SECONDS
 from threadloom.engine.run_writer import RunWriter, end_stored_run
 from threadloom.store import runs as run_queries
+from threadloom.store.database import unreachable
 
 log = logging.getLogger("threadloom.runtime")
 
@@ -70,8 +69,11 @@ class RunSweeper:
                 await self.take_queued()
                 if not self._take_again:
                     return
-        except Exception:
-            log.exception("taking queued runs failed")
+        except Exception as exc:
+            if not unreachable(exc):
+                log.exception("taking queued runs failed")
+            else:  # the next sweep takes them
+                log.warning("taking queued runs skipped: the database is unavailable (%s)", getattr(exc, "orig", None) or exc)
 
     async def take_queued(self) -> None:
         """Reserve queued runs nobody holds (as many as there are free slots) and start
@@ -97,10 +99,11 @@ class RunSweeper:
             await asyncio.sleep(self.interval)
             try:
                 await self.sweep()
-            except (OperationalError, InterfaceError) as exc:
-                log.warning("run sweep skipped: the database is unavailable (%s)", exc.orig)
-            except Exception:
-                log.exception("run sweep failed")
+            except Exception as exc:
+                if not unreachable(exc):
+                    log.exception("run sweep failed")
+                    continue
+                log.warning("run sweep skipped: the database is unavailable (%s)", getattr(exc, "orig", None) or exc)
 
     async def sweep(self) -> None:
         await self.take_queued()

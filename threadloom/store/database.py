@@ -25,6 +25,7 @@ from typing import Callable, TypeVar
 
 import orjson
 from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -44,6 +45,23 @@ def database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     return url
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database is away (restarting, out of reach), as opposed to a statement it refused."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return exc.connection_invalidated if isinstance(exc, DBAPIError) else isinstance(exc, (ConnectionError, OSError))
+
+
+def _cut_off_connections_are_lost(context) -> None:
+    """asyncpg leaves a connection whose operation the server cut off unusable ("cannot
+    switch to state ..; another operation is in progress"); SQLAlchemy does not count that
+    as a disconnect, so the pool would hand it out again. Counted as one, it is dropped
+    and the error reads as a lost database."""
+    original = context.original_exception
+    if type(original).__name__ == "InternalClientError" and "another operation" in str(original):
+        context.is_disconnect = True
 
 
 def _dumps(value) -> str:
@@ -75,6 +93,7 @@ class Database:
             # returned, and opening one (with TLS negotiation) cost more than a run.
             self.engine = create_async_engine(self.url, pool_size=64, max_overflow=16, **options)
             projects.install(self.engine.sync_engine)
+            event.listen(self.engine.sync_engine, "handle_error", _cut_off_connections_are_lost)
             self.sync_engine = None
             self._checkpointer = None
 
