@@ -192,7 +192,8 @@ def test_history_time_travel_and_update_state(graphs_server):
         # update_state as a node, then the graph goes on from there.
         written = await lg.threads.update_state(
             tid, {"messages": [{"role": "user", "content": "weather in Oslo"}]}, as_node="tools")
-        assert written["checkpoint"]["checkpoint_id"]
+        assert written["checkpoint"]["checkpoint_id"] == written["checkpoint_id"]
+        assert written["configurable"] == written["checkpoint"]
         result = await lg.runs.wait(tid, "tool_agent", input=None)
         assert result["messages"][-1]["content"] == "The weather: sunny in Oslo"
 
@@ -511,6 +512,7 @@ def test_an_interrupt_reaches_each_stream_mode_as_langgraphs_server_sends_it(gra
         values = events(await stream("values"), "values")
         assert [sorted(v) for v in values] == [["topic"], ["draft", "topic"], ["__interrupt__", "draft", "topic"]]
         assert values[-1]["__interrupt__"][0]["value"]["draft"] == "A post about owls"
+        assert set(values[-1]["__interrupt__"][0]) == {"value", "id", "response_schema"}
         assert [list(u) for u in events(await stream("updates"), "updates")] == [["write"], ["__interrupt__"]]
         for mode in ("custom", "debug", "tasks", "checkpoints"):
             assert "values" not in [name for name, _ in await stream(mode)], mode
@@ -619,5 +621,7 @@ def test_a_configurable_reaches_a_graph_that_reads_its_context(graphs_server):
             assert text in [item["value"]["text"] for item in found], user
         changed = await lg.assistants.update(zoe["assistant_id"], config={"configurable": {"user": "ann"}})
         assert changed["context"] == {"user": "ann"}
+        limited = await lg.assistants.update(zoe["assistant_id"], config={"recursion_limit": 5})
+        assert limited["context"] == {"user": "ann"}
 
     run(go())

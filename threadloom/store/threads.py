@@ -53,20 +53,18 @@ def delete_run_checkpoints(conn: Connection, thread_id: str, run_id: str) -> Non
             conn.execute(delete(table).where(table.c.thread_id == thread_id, table.c.checkpoint_id.in_(written)))
 
 
-def keep_latest_checkpoints(conn: Connection, thread_id: str) -> int:
+def keep_latest_checkpoints(conn: Connection, thread_id: str) -> None:
     """A user graph thread pruned to its latest checkpoint in each namespace (the graph's
-    and each subgraph's), with that checkpoint's pending writes; the rest deleted. Returns
-    how many checkpoints went."""
+    and each subgraph's), with that checkpoint's pending writes; the rest deleted."""
     checkpoints, writes = tables.graph_checkpoints, tables.graph_checkpoint_writes
     latest = (select(checkpoints.c.checkpoint_ns, func.max(checkpoints.c.checkpoint_id))
               .where(checkpoints.c.thread_id == thread_id).group_by(checkpoints.c.checkpoint_ns))
     kept = [tuple(row) for row in conn.execute(latest)]
     if not kept:
-        return 0
+        return
     for table in (writes, checkpoints):
         older = and_(table.c.thread_id == thread_id, tuple_(table.c.checkpoint_ns, table.c.checkpoint_id).not_in(kept))
-        removed = conn.execute(delete(table).where(older)).rowcount
-    return removed
+        conn.execute(delete(table).where(older))
 
 
 def copy_contents(conn: Connection, source: str, target: str) -> None:

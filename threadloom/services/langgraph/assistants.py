@@ -246,8 +246,10 @@ class LangGraphAssistants:
             graph_id = req.graph_id or current["graph_id"]
             if req.config is not None:
                 extra["config"] = req.config
-                if req.context is None:  # the context follows the configurable, as at creation
-                    extra["context"] = dict(req.config.get("configurable") or {})
+                if req.context is None and req.config.get("configurable"):
+                    # The context follows a new configurable, as at creation; a config
+                    # without one (a recursion limit) leaves the context as it was.
+                    extra["context"] = dict(req.config["configurable"])
             if req.context is not None:
                 extra["context"] = req.context
             extra["metadata"] = merged_metadata(extra.get("metadata") or {}, req.metadata)
